@@ -1,0 +1,1 @@
+"""Shared foundations: errors, column contracts, the trading calendar and hashing."""

@@ -1,0 +1,249 @@
+"""Column contracts shared by every stage.
+
+Each contract maps a column name to its Polars dtype. Frames that cross a stage boundary are
+conformed to one of these with :func:`conform`, so a missing or mistyped column fails loudly at
+the boundary instead of deep inside a computation.
+
+Conventions: prices in rupees, quantities in shares (contracts for derivatives), values in
+rupees (never lakhs or crores), dates are exchange session dates, and every ``*_time`` column is a
+UTC timestamp. ``knowledge_time`` is when the row became known to a market participant; every
+point-in-time join is an as-of join on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from earnest.core.errors import SchemaDriftError
+
+UTC_TS = pl.Datetime("us", "UTC")
+
+Schema = Mapping[str, pl.DataType | type[pl.DataType]]
+
+BARS: Schema = {
+    "exchange": pl.Utf8,
+    "instrument_id": pl.Utf8,
+    "isin": pl.Utf8,
+    "symbol": pl.Utf8,
+    "series": pl.Utf8,
+    "date": pl.Date,
+    "open": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "close": pl.Float64,
+    "last": pl.Float64,
+    "prev_close": pl.Float64,
+    "volume": pl.Int64,
+    "turnover": pl.Float64,
+    "trades": pl.Int64,
+    "delivery_qty": pl.Int64,
+    "knowledge_time": UTC_TS,
+    "source_file": pl.Utf8,
+    "source_row": pl.Int64,
+}
+"""Daily equity bars, unadjusted, one row per (exchange, instrument_id, series, date)."""
+
+BAR_KEY = ("exchange", "instrument_id", "series", "date")
+
+DERIVATIVE_BARS: Schema = {
+    "exchange": pl.Utf8,
+    "date": pl.Date,
+    "instrument_type": pl.Utf8,
+    "symbol": pl.Utf8,
+    "expiry": pl.Date,
+    "strike": pl.Float64,
+    "option_type": pl.Utf8,
+    "open": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "close": pl.Float64,
+    "last": pl.Float64,
+    "prev_close": pl.Float64,
+    "underlying": pl.Float64,
+    "settle": pl.Float64,
+    "open_interest": pl.Int64,
+    "oi_change": pl.Int64,
+    "volume": pl.Int64,
+    "turnover": pl.Float64,
+    "trades": pl.Int64,
+    "lot_size": pl.Int64,
+    "knowledge_time": UTC_TS,
+    "source_file": pl.Utf8,
+    "source_row": pl.Int64,
+}
+"""Daily F&O contract bars from the UDiFF bhavcopy (FinInstrmTp STO/IDO/STF/IDF)."""
+
+DERIVATIVE_KEY = ("exchange", "date", "instrument_type", "symbol", "expiry", "strike", "option_type")
+
+INDEX_BARS: Schema = {
+    "index_name": pl.Utf8,
+    "date": pl.Date,
+    "open": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "close": pl.Float64,
+    "volume": pl.Float64,
+    "turnover": pl.Float64,
+    "knowledge_time": UTC_TS,
+    "source_file": pl.Utf8,
+    "source_row": pl.Int64,
+}
+"""Daily index values (NIFTY 50 and friends); ``index_name`` is upper-case, e.g. ``NIFTY 50``."""
+
+INDEX_KEY = ("index_name", "date")
+
+INSTRUMENTS: Schema = {
+    "instrument_id": pl.Utf8,
+    "isin": pl.Utf8,
+    "exchange": pl.Utf8,
+    "symbol": pl.Utf8,
+    "name": pl.Utf8,
+    "series": pl.Utf8,
+    "listing_date": pl.Date,
+    "delisting_date": pl.Date,
+    "face_value": pl.Float64,
+    "status": pl.Utf8,
+    "first_seen": pl.Date,
+    "last_seen": pl.Date,
+    "source": pl.Utf8,
+}
+"""One row per instrument. ``instrument_id`` is the ISIN when known, else ``EXCHANGE:CODE``.
+
+Delisted names are never removed: ``status`` is ``listed``, ``delisted`` or ``unknown``."""
+
+SYMBOL_CHANGES: Schema = {
+    "old_symbol": pl.Utf8,
+    "new_symbol": pl.Utf8,
+    "change_date": pl.Date,
+    "company_name": pl.Utf8,
+    "source": pl.Utf8,
+}
+
+CORPORATE_ACTIONS: Schema = {
+    "action_id": pl.Utf8,
+    "exchange": pl.Utf8,
+    "instrument_id": pl.Utf8,
+    "symbol": pl.Utf8,
+    "series": pl.Utf8,
+    "ex_date": pl.Date,
+    "action_type": pl.Utf8,
+    "ratio_new": pl.Float64,
+    "ratio_old": pl.Float64,
+    "price_factor": pl.Float64,
+    "amount": pl.Float64,
+    "purpose": pl.Utf8,
+    "source": pl.Utf8,
+    "status": pl.Utf8,
+    "knowledge_time": UTC_TS,
+    "source_file": pl.Utf8,
+}
+"""Corporate actions. ``price_factor`` multiplies prices *before* ``ex_date`` to make them
+comparable with prices from ``ex_date`` on (0.5 for a 2:1 split or a 1:1 bonus; 1.0 for a
+dividend, which earnest does not back-adjust by default). ``source`` is ``nse_bc``, ``user`` or
+``inferred``; ``status`` is ``confirmed``, ``inferred`` (awaiting the user) or ``rejected``."""
+
+PRICE_BANDS: Schema = {
+    "symbol": pl.Utf8,
+    "series": pl.Utf8,
+    "name": pl.Utf8,
+    "band_pct": pl.Float64,
+    "remarks": pl.Utf8,
+    "effective_date": pl.Date,
+    "knowledge_time": UTC_TS,
+    "source_file": pl.Utf8,
+    "source_row": pl.Int64,
+}
+"""Per-scrip price band (circuit limit) in percent; null ``band_pct`` means "No Band"
+(F&O stocks, which have dynamic operating ranges instead)."""
+
+QUARANTINE: Schema = {
+    "source_file": pl.Utf8,
+    "source_sha256": pl.Utf8,
+    "source_row": pl.Int64,
+    "target": pl.Utf8,
+    "field": pl.Utf8,
+    "rule": pl.Utf8,
+    "reason": pl.Utf8,
+    "raw": pl.Utf8,
+    "quarantined_at": UTC_TS,
+}
+"""A rejected row: which file and line (1-based, the header is line 1), which field, which rule,
+a human-readable reason and the raw content. Nothing the user gave us is dropped silently."""
+
+FINDINGS: Schema = {
+    "rule": pl.Utf8,
+    "severity": pl.Utf8,
+    "instrument_id": pl.Utf8,
+    "symbol": pl.Utf8,
+    "date": pl.Date,
+    "detail": pl.Utf8,
+    "source_file": pl.Utf8,
+    "found_at": UTC_TS,
+}
+"""Quality findings that do not reject a row (calendar gaps, stale prices, inferred actions)."""
+
+INGESTED_FILES: Schema = {
+    "sha256": pl.Utf8,
+    "file_name": pl.Utf8,
+    "kind": pl.Utf8,
+    "rows_total": pl.Int64,
+    "rows_stored": pl.Int64,
+    "rows_merged": pl.Int64,
+    "rows_quarantined": pl.Int64,
+    "ingested_at": UTC_TS,
+    "code_version": pl.Utf8,
+}
+
+
+def empty(schema: Schema) -> pl.DataFrame:
+    """An empty frame with exactly the columns and dtypes of ``schema``."""
+    return pl.DataFrame(schema={k: v for k, v in schema.items()})
+
+
+def conform(frame: pl.DataFrame, schema: Schema, *, name: str = "frame") -> pl.DataFrame:
+    """Select and cast ``frame`` to ``schema``; missing nullable columns are added as nulls.
+
+    Raises :class:`SchemaDriftError` when a column cannot be cast without losing values.
+    """
+    cols = []
+    for col, dtype in schema.items():
+        if col in frame.columns:
+            src = frame.get_column(col)
+            if src.dtype == dtype:
+                cols.append(src)
+                continue
+            cast = src.cast(dtype, strict=False)
+            lost = int(cast.null_count() - src.null_count())
+            if lost:
+                raise SchemaDriftError(
+                    f"{name}: column {col!r} has {lost} value(s) that are not {dtype}",
+                    remedy="this is a bug in the reader that produced the frame; please report it",
+                    field=col,
+                )
+            cols.append(cast)
+        else:
+            cols.append(pl.Series(col, [None] * frame.height, dtype=dtype))
+    return pl.DataFrame(cols)
+
+
+__all__ = [
+    "BARS",
+    "BAR_KEY",
+    "CORPORATE_ACTIONS",
+    "DERIVATIVE_BARS",
+    "DERIVATIVE_KEY",
+    "FINDINGS",
+    "INDEX_BARS",
+    "INDEX_KEY",
+    "INGESTED_FILES",
+    "INSTRUMENTS",
+    "PRICE_BANDS",
+    "QUARANTINE",
+    "SYMBOL_CHANGES",
+    "UTC_TS",
+    "Schema",
+    "conform",
+    "empty",
+]

@@ -1,0 +1,5 @@
+"""Placeholder: being written."""
+
+from earnest.sources.base import Reader
+
+READERS: list[Reader] = []

@@ -1,0 +1,113 @@
+"""Format auto-detection: which reader handles a file, from its name and first lines."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import zipfile
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from pathlib import Path
+
+from earnest.core.errors import DataError, UnknownFormatError
+from earnest.core.hashing import sha256_bytes
+from earnest.sources.base import ParsedFile, Reader, decode
+
+# Order matters: specific formats first, the generic CSV last.
+_MODULES = (
+    "earnest.sources.nse_bhavcopy",
+    "earnest.sources.bse_bhavcopy",
+    "earnest.sources.price_bands",
+    "earnest.sources.index_daily",
+    "earnest.sources.equity_master",
+    "earnest.sources.corporate_actions",
+    "earnest.sources.csv_import",
+)
+
+_HEAD_BYTES = 4096
+
+
+@lru_cache(maxsize=1)
+def readers() -> tuple[Reader, ...]:
+    """Every registered reader, in detection order."""
+    out: list[Reader] = []
+    for mod in _MODULES:
+        module = importlib.import_module(mod)
+        out.extend(getattr(module, "READERS", ()))
+    return tuple(out)
+
+
+def _head(data: bytes) -> str:
+    return decode(data[:_HEAD_BYTES], "head")
+
+
+def detect(name: str, data: bytes) -> Reader | None:
+    """The reader for ``data`` (named ``name``), or None if no reader recognises it."""
+    head = _head(data)
+    for reader in readers():
+        if reader.sniff(name, head):
+            return reader
+    return None
+
+
+def known_formats() -> list[str]:
+    return [r.kind for r in readers()]
+
+
+def read_bytes(name: str, data: bytes, *, strict: bool = True) -> list[ParsedFile]:
+    """Parse one file (a zip yields one result per member).
+
+    With ``strict`` an unrecognised file raises :class:`UnknownFormatError`; otherwise it is
+    skipped (an empty list).
+    """
+    if data[:4] == b"PK\x03\x04" or name.lower().endswith(".zip"):
+        return list(_read_zip(name, data, strict=strict))
+    reader = detect(name, data)
+    if reader is None:
+        if strict:
+            raise UnknownFormatError(
+                "no reader recognises this file",
+                remedy=f"known formats: {', '.join(known_formats())}; for other data use the generic CSV "
+                "layout documented in docs/formats.md",
+                file=name,
+            )
+        return []
+    return [reader.parse(name, data, sha256=sha256_bytes(data))]
+
+
+def _read_zip(name: str, data: bytes, *, strict: bool) -> Iterator[ParsedFile]:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        bad = zf.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise DataError(
+            f"not a readable zip archive ({exc})", remedy="the download may be truncated; fetch it again", file=name
+        ) from exc
+    if bad is not None:
+        raise DataError(f"zip member {bad} is corrupt", remedy="fetch the archive again", file=name)
+    with zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            yield from read_bytes(f"{name}!{info.filename}", zf.read(info), strict=strict)
+
+
+def iter_input_files(paths: Iterable[Path]) -> list[Path]:
+    """Expand files and folders (recursively) into a sorted list of candidate input files.
+
+    Documentation files (``*.md``, ``*.txt`` readmes) are not inputs.
+    """
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(
+                f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() not in {".md"}
+            )
+        elif p.exists():
+            out.append(p)
+        else:
+            raise DataError(f"{p} does not exist", remedy="check the path", file=str(p))
+    return out
+
+
+__all__ = ["detect", "iter_input_files", "known_formats", "read_bytes", "readers"]
