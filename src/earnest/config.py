@@ -42,6 +42,9 @@ class QualitySettings(BaseModel):
 
     jump_no_band_pct: float = Field(default=35.0, gt=0, description="max move for a stock without a fixed band")
     band_tolerance_pct: float = Field(default=0.5, ge=0)
+    band_max_age_sessions: int = Field(
+        default=15, ge=0, description="a price band older than this many sessions is not applied"
+    )
     stale_days: int = Field(default=5, ge=2)
     split_ratio_tolerance: float = Field(default=0.03, gt=0, lt=0.5)
 

@@ -214,7 +214,14 @@ def conform(frame: pl.DataFrame, schema: Schema, *, name: str = "frame") -> pl.D
             if src.dtype == dtype:
                 cols.append(src)
                 continue
-            cast = src.cast(dtype, strict=False)
+            try:
+                cast = src.cast(dtype, strict=False)
+            except pl.exceptions.InvalidOperationError as exc:
+                raise SchemaDriftError(
+                    f"{name}: column {col!r} is {src.dtype}, cannot become {dtype}",
+                    remedy="this is a bug in the reader that produced the frame; please report it",
+                    field=col,
+                ) from exc
             lost = int(cast.null_count() - src.null_count())
             if lost:
                 raise SchemaDriftError(
@@ -228,12 +235,88 @@ def conform(frame: pl.DataFrame, schema: Schema, *, name: str = "frame") -> pl.D
     return pl.DataFrame(cols)
 
 
+RESULTS_LISTINGS: Schema = {
+    "filing_key": pl.Utf8,
+    "exchange": pl.Utf8,
+    "symbol": pl.Utf8,
+    "isin": pl.Utf8,
+    "company": pl.Utf8,
+    "period_from": pl.Date,
+    "period_to": pl.Date,
+    "period_type": pl.Utf8,
+    "relating_to": pl.Utf8,
+    "financial_year_start": pl.Date,
+    "financial_year_end": pl.Date,
+    "audited": pl.Boolean,
+    "cumulative": pl.Boolean,
+    "consolidated": pl.Boolean,
+    "ind_as": pl.Utf8,
+    "format": pl.Utf8,
+    "bank_flag": pl.Utf8,
+    "is_bank": pl.Boolean,
+    "seq_number": pl.Int64,
+    "broadcast_time": UTC_TS,
+    "broadcast_source": pl.Utf8,
+    "dissemination_time": UTC_TS,
+    "filing_time": UTC_TS,
+    "xbrl_url": pl.Utf8,
+    "xbrl_name": pl.Utf8,
+    "detail_url": pl.Utf8,
+    "knowledge_time": UTC_TS,
+    "source_file": pl.Utf8,
+    "source_row": pl.Int64,
+}
+"""One NSE financial-results filing record (the results listing JSON). ``broadcast_time`` is when NSE
+disseminated the result (UTC, from IST ``broadCastDate``, else ``exchdisstime``, else ``filingDate``;
+``broadcast_source`` names the one used) and is also ``knowledge_time``. ``xbrl_name`` (NSE's XBRL
+file name) joins to ``financial_facts.xbrl_name``; ``filing_key`` is ``NSE:<seqNumber>``."""
+
+RESULTS_LISTING_KEY = ("filing_key",)
+
+FINANCIAL_FACTS: Schema = {
+    "symbol": pl.Utf8,
+    "entity_id": pl.Utf8,
+    "consolidation": pl.Utf8,
+    "period_kind": pl.Utf8,
+    "period_start": pl.Date,
+    "period_end": pl.Date,
+    "period_source": pl.Utf8,
+    "concept": pl.Utf8,
+    "field": pl.Utf8,
+    "dimension": pl.Utf8,
+    "value": pl.Float64,
+    "value_text": pl.Utf8,
+    "unit": pl.Utf8,
+    "decimals": pl.Int64,
+    "context_id": pl.Utf8,
+    "xbrl_name": pl.Utf8,
+    "xbrl_sha256": pl.Utf8,
+    "broadcast_time": UTC_TS,
+    "knowledge_time": UTC_TS,
+    "source_file": pl.Utf8,
+    "source_row": pl.Int64,
+}
+"""Facts of a financial-results XBRL filing in a tidy long layout: one row per (file, concept,
+period kind, period end, dimension). ``consolidation`` is ``standalone`` or ``consolidated``;
+``period_kind`` is ``quarter``, ``ytd`` or ``instant``; ``field`` is earnest's canonical name
+(``net_profit``, ``eps_basic``...) or null for facts kept under their taxonomy ``concept`` only;
+``dimension`` is ``''`` for the default (no dimension). Money is in rupees, EPS in rupees per
+share (``unit`` ``INR/shares``), share counts in shares; ``decimals`` is the filed precision
+(null for INF). ``broadcast_time`` (and ``knowledge_time``) come from the file name's
+``DDMonYYYY_HHMM_`` prefix when there is one; the listing's time is authoritative (join on
+``xbrl_name``)."""
+
+FINANCIAL_FACT_KEY = ("xbrl_sha256", "concept", "period_kind", "period_end", "dimension")
+
+
 __all__ = [
     "BARS",
     "BAR_KEY",
     "CORPORATE_ACTIONS",
     "DERIVATIVE_BARS",
     "DERIVATIVE_KEY",
+    "FINANCIAL_FACTS",
+    "FINANCIAL_FACT_KEY",
     "FINDINGS",
     "INDEX_BARS",
     "INDEX_KEY",
@@ -241,6 +324,8 @@ __all__ = [
     "INSTRUMENTS",
     "PRICE_BANDS",
     "QUARANTINE",
+    "RESULTS_LISTINGS",
+    "RESULTS_LISTING_KEY",
     "SYMBOL_CHANGES",
     "UTC_TS",
     "Schema",

@@ -81,7 +81,9 @@ def _read_zip(name: str, data: bytes, *, strict: bool) -> Iterator[ParsedFile]:
         bad = zf.testzip()
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise DataError(
-            f"not a readable zip archive ({exc})", remedy="the download may be truncated; fetch it again", file=name
+            f"not a readable zip archive ({exc})",
+            remedy="the download may be truncated; fetch it again",
+            file=name,
         ) from exc
     if bad is not None:
         raise DataError(f"zip member {bad} is corrupt", remedy="fetch the archive again", file=name)
@@ -100,9 +102,7 @@ def iter_input_files(paths: Iterable[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(
-                f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() not in {".md"}
-            )
+            out.extend(f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() not in {".md"})
         elif p.exists():
             out.append(p)
         else:

@@ -28,22 +28,39 @@ class DuckDBStore(SqlStore):
         except duckdb.Error as exc:
             raise StoreError(
                 f"cannot open DuckDB store {self.path}: {exc}",
-                remedy="another earnest process may hold it open for writing; close it or use another EARNEST_HOME",
+                remedy=(
+                    "another earnest process may hold it open for writing; "
+                    "close it or use another EARNEST_HOME"
+                ),
             ) from exc
         self._con.execute("SET TimeZone = 'UTC'")
         self._depth = 0
+        self._stale: list[str] = []
         self._lock = threading.RLock()
+
+    def _error(self, exc: duckdb.Error, sql: str) -> StoreError:
+        first = " ".join(sql.split())[:120]
+        return StoreError(
+            f"DuckDB error in {self.path}: {exc} (in: {first})",
+            remedy="the statement wrote nothing and any open transaction was rolled back",
+        )
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self._lock:
-            self._con.execute(sql, list(params))
+            try:
+                self._con.execute(sql, list(params))
+            except duckdb.Error as exc:
+                raise self._error(exc, sql) from exc
 
     def _fetch(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         with self._lock:
-            rel = self._con.sql(sql, params=list(params) or None)
-            if rel is None:
-                return pl.DataFrame()
-            out = pl.from_arrow(rel.to_arrow_table())
+            try:
+                rel = self._con.sql(sql, params=list(params) or None)
+                if rel is None:
+                    return pl.DataFrame()
+                out = pl.from_arrow(rel.to_arrow_table())
+            except duckdb.Error as exc:
+                raise self._error(exc, sql) from exc
             assert isinstance(out, pl.DataFrame)
             return out
 
@@ -51,7 +68,11 @@ class DuckDBStore(SqlStore):
         self._con.register(name, frame.to_arrow())
 
     def _unstage(self, name: str) -> None:
-        self._con.unregister(name)
+        try:
+            self._con.unregister(name)
+        except duckdb.TransactionException:
+            # The transaction failed: raising here would mask its error; unregister after ROLLBACK.
+            self._stale.append(name)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -69,6 +90,8 @@ class DuckDBStore(SqlStore):
                 yield
             except BaseException:
                 self._con.execute("ROLLBACK")
+                while self._stale:
+                    self._con.unregister(self._stale.pop())
                 raise
             else:
                 self._con.execute("COMMIT")
