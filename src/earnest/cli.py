@@ -346,7 +346,7 @@ def version() -> None:
 def main() -> None:
     """Entry point: run the app and turn earnest errors into messages and exit codes."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except EarnestError as exc:
         err_console.print(f"[bold red]error:[/] {exc.render()}", highlight=False)
         sys.exit(exc.exit_code)
@@ -373,6 +373,7 @@ def main() -> None:
         if os.environ.get("EARNEST_DEBUG"):
             raise
         sys.exit(70)
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 __all__ = ["app", "main"]

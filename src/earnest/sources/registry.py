@@ -21,6 +21,8 @@ _MODULES = (
     "earnest.sources.index_daily",
     "earnest.sources.equity_master",
     "earnest.sources.corporate_actions",
+    "earnest.sources.xbrl",
+    "earnest.sources.nse_results",
     "earnest.sources.csv_import",
 )
 

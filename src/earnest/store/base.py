@@ -34,6 +34,8 @@ TABLES: dict[str, S.Schema] = {
     "quarantine": S.QUARANTINE,
     "quality_findings": S.FINDINGS,
     "ingested_files": S.INGESTED_FILES,
+    "results_listings": S.RESULTS_LISTINGS,
+    "financial_facts": S.FINANCIAL_FACTS,
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -45,6 +47,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "corporate_actions": ("action_id",),
     "price_bands": ("symbol", "series", "effective_date"),
     "ingested_files": ("sha256",),
+    "results_listings": S.RESULTS_LISTING_KEY,
+    "financial_facts": S.FINANCIAL_FACT_KEY,
 }
 
 # On a key conflict these columns are filled from the new row only where the stored one is null
@@ -56,6 +60,11 @@ FILL_ON_CONFLICT: dict[str, tuple[str, ...]] = {
 }
 
 APPEND_ONLY = ("quarantine", "quality_findings")
+
+# Tables whose rows are the file's data rows (instruments derived from bars files are extra rows).
+COUNTED_TABLES = frozenset(
+    {"bars", "derivative_bars", "index_bars", "price_bands", "corporate_actions", "results_listings", "financial_facts"}
+)
 
 
 @dataclass(frozen=True)
@@ -235,7 +244,7 @@ class SqlStore(ABC):
             if frame.is_empty():
                 continue
             inserted, matched = self._upsert(table, frame)
-            if table in {"bars", "derivative_bars", "index_bars", "price_bands", "corporate_actions"}:
+            if table in COUNTED_TABLES:
                 stored += inserted
                 merged += matched
         n_q = batch.quarantine.height
@@ -244,7 +253,8 @@ class SqlStore(ABC):
         if batch.findings.height:
             self._append("quality_findings", batch.findings)
         counted = stored + merged + n_q
-        if batch.kind not in {"instruments", "symbol_changes"} and counted != batch.rows_total:
+        masters_only = set(batch.tables) <= {"instruments", "symbol_changes"} and bool(batch.tables)
+        if not masters_only and counted != batch.rows_total:
             raise StoreError(
                 f"{batch.file_name}: {batch.rows_total} data rows but {stored} stored + {merged} merged + "
                 f"{n_q} quarantined = {counted}; refusing to lose rows",
