@@ -11,7 +11,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 
 
-def timed(fn: Callable[[], object], *, repeat: int = 3, setup: Callable[[], object] | None = None) -> list[float]:
+def timed(
+    fn: Callable[[], object], *, repeat: int = 3, setup: Callable[[], object] | None = None
+) -> list[float]:
     """Wall-clock seconds of ``fn`` over ``repeat`` runs (``setup`` runs untimed before each)."""
     out = []
     for _ in range(repeat):
@@ -28,9 +30,13 @@ def median(xs: Sequence[float]) -> float:
 
 
 def print_table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> None:
-    cells = [[str(c) for c in header]] + [[f"{c:.3f}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    cells = [[str(c) for c in header]] + [
+        [f"{c:.3f}" if isinstance(c, float) else str(c) for c in r] for r in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     for j, r in enumerate(cells):
-        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+        print(
+            "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        )
         if j == 0:
             print("  ".join("-" * w for w in widths))

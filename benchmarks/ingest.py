@@ -26,12 +26,12 @@ import pandas as pd
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED, median, print_table, timed  # noqa: E402
+from _common import SHARED, median, print_table, timed
 
-from earnest.config import QualitySettings  # noqa: E402
-from earnest.core.calendar import nse_calendar  # noqa: E402
-from earnest.store import open_store  # noqa: E402
-from earnest.workflows.ingest import ingest_paths  # noqa: E402
+from earnest.config import QualitySettings
+from earnest.core.calendar import nse_calendar
+from earnest.store import open_store
+from earnest.workflows.ingest import ingest_paths
 
 MON = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 
@@ -48,13 +48,25 @@ def _template() -> pl.DataFrame:
         m = simulate_market(SimConfig(seed=1, scale=20.0))
         day = m.bars.get_column("date").max()
         b = m.bars.filter(pl.col("date") == day)
-        data = b.select(
-            pl.col("symbol").alias("SYMBOL"), pl.col("series").alias("SERIES"), pl.col("open").alias("OPEN"),
-            pl.col("high").alias("HIGH"), pl.col("low").alias("LOW"), pl.col("close").alias("CLOSE"),
-            pl.col("close").alias("LAST"), pl.col("close").alias("PREVCLOSE"), pl.col("volume").alias("TOTTRDQTY"),
-            (pl.col("volume") * pl.col("close")).alias("TOTTRDVAL"), pl.lit("x").alias("TIMESTAMP"),
-            pl.lit(1).alias("TOTALTRADES"), pl.col("isin").alias("ISIN"),
-        ).write_csv().encode()
+        data = (
+            b.select(
+                pl.col("symbol").alias("SYMBOL"),
+                pl.col("series").alias("SERIES"),
+                pl.col("open").alias("OPEN"),
+                pl.col("high").alias("HIGH"),
+                pl.col("low").alias("LOW"),
+                pl.col("close").alias("CLOSE"),
+                pl.col("close").alias("LAST"),
+                pl.col("close").alias("PREVCLOSE"),
+                pl.col("volume").alias("TOTTRDQTY"),
+                (pl.col("volume") * pl.col("close")).alias("TOTTRDVAL"),
+                pl.lit("x").alias("TIMESTAMP"),
+                pl.lit(1).alias("TOTALTRADES"),
+                pl.col("isin").alias("ISIN"),
+            )
+            .write_csv()
+            .encode()
+        )
         print("template: simulated market (../shared/data not present)")
     df = pl.read_csv(io.BytesIO(data), infer_schema_length=0)
     return df.select([c for c in df.columns if c.strip()])
@@ -76,8 +88,11 @@ def build_year(folder: Path, year: int = 2023) -> list[Path]:
         scale = close / tpl.get_column("CLOSE").to_numpy()
         frame = tpl.with_columns(
             [(pl.col(c) * pl.Series(scale)).round(2).alias(c) for c in ["OPEN", "HIGH", "LOW", "LAST"]]
-            + [pl.Series("CLOSE", close), pl.Series("PREVCLOSE", prev_close),
-               pl.lit(f"{day.day:02d}-{MON[day.month - 1]}-{day.year}").alias("TIMESTAMP")]
+            + [
+                pl.Series("CLOSE", close),
+                pl.Series("PREVCLOSE", prev_close),
+                pl.lit(f"{day.day:02d}-{MON[day.month - 1]}-{day.year}").alias("TIMESTAMP"),
+            ]
         ).with_columns(
             pl.max_horizontal("OPEN", "HIGH", "LOW", "CLOSE").alias("HIGH"),
             pl.min_horizontal("OPEN", "HIGH", "LOW", "CLOSE").alias("LOW"),
@@ -123,7 +138,9 @@ def pandas_run(paths: list[Path], db: Path) -> int:
             seen.add(key)
             day = dt.datetime.strptime(row["TIMESTAMP"].title(), "%d-%b-%Y").date()
             good.append((row["SYMBOL"], row["SERIES"], day, o, h, low, c, int(row["TOTTRDQTY"]), row["ISIN"]))
-        frame = pd.DataFrame(good, columns=["symbol", "series", "date", "open", "high", "low", "close", "volume", "isin"])
+        frame = pd.DataFrame(
+            good, columns=["symbol", "series", "date", "open", "high", "low", "close", "volume", "isin"]
+        )
         con.execute("INSERT INTO bars SELECT * FROM frame")
         stored += len(frame)
     con.close()
@@ -152,8 +169,10 @@ def main() -> None:
         ],
         ["pipeline", "rows stored", "median s", "rows/s"],
     )
-    print(f"earnest is {mp / me:.1f}x faster than the pandas baseline (target >= 5x); earnest median {me:.2f}s "
-          f"(target <= 5 s); runs: {[round(t, 2) for t in t_e]}")
+    print(
+        f"earnest is {mp / me:.1f}x faster than the pandas baseline (target >= 5x); earnest median {me:.2f}s "
+        f"(target <= 5 s); runs: {[round(t, 2) for t in t_e]}"
+    )
 
 
 if __name__ == "__main__":

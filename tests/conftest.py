@@ -25,7 +25,9 @@ def shared_data() -> Path:
     if found is None:
         if os.environ.get("EARNEST_REQUIRE_REALDATA"):
             pytest.fail("EARNEST_REQUIRE_REALDATA is set but ../shared/data is missing")
-        pytest.skip("real exchange files not present: ../shared/data exists only in the project's CI checkout")
+        pytest.skip(
+            "real exchange files not present: ../shared/data exists only in the project's CI checkout"
+        )
     return found
 
 

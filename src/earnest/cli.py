@@ -33,7 +33,9 @@ app = typer.Typer(
 ingest_app = typer.Typer(no_args_is_help=True, help="Load exchange files into the store (quality-gated).")
 show_app = typer.Typer(no_args_is_help=True, help="Read back what is stored.")
 quality_app = typer.Typer(no_args_is_help=True, help="Quality gate results: quarantine and findings.")
-actions_app = typer.Typer(no_args_is_help=True, help="Corporate actions: list, confirm or reject inferred ones.")
+actions_app = typer.Typer(
+    no_args_is_help=True, help="Corporate actions: list, confirm or reject inferred ones."
+)
 store_app = typer.Typer(no_args_is_help=True, help="The store: where it is, its schema version, its tables.")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(show_app, name="show")
@@ -48,8 +50,12 @@ Fmt = Annotated[str, typer.Option("--format", "-f", help="table, csv or json")]
 
 @app.callback()
 def _root(
-    home: Annotated[Path | None, typer.Option(help="data directory (default $EARNEST_HOME or ~/.earnest)")] = None,
-    store: Annotated[str | None, typer.Option(help="store URL (default $EARNEST_STORE or DuckDB in home)")] = None,
+    home: Annotated[
+        Path | None, typer.Option(help="data directory (default $EARNEST_HOME or ~/.earnest)")
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="store URL (default $EARNEST_STORE or DuckDB in home)")
+    ] = None,
 ) -> None:
     _state["home"] = home
     _state["store"] = store
@@ -116,7 +122,9 @@ def emit(frame: pl.DataFrame, fmt: str, *, title: str = "") -> None:
             numeric = frame.schema[col].is_numeric()
             table.add_column(col, justify="right" if numeric else "left")
         for row in frame.iter_rows():
-            table.add_row(*("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
+            table.add_row(
+                *("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row)
+            )
         console.print(table)
     else:
         raise typer.BadParameter(f"unknown format {fmt!r}; use table, csv or json", param_hint="--format")
@@ -129,7 +137,9 @@ def _ingest(paths: list[Path], *, strict: bool, reconcile: bool) -> None:
 
     s = settings()
     with opened_store(s) as store, progress_bar("ingest") as update:
-        report = ingest_paths(store, paths, settings=s.quality, progress=update, strict=strict, run_reconcile=reconcile)
+        report = ingest_paths(
+            store, paths, settings=s.quality, progress=update, strict=strict, run_reconcile=reconcile
+        )
     render_ingest(console, report)
     if report.failed:
         raise typer.Exit(3)
@@ -139,7 +149,9 @@ def _ingest(paths: list[Path], *, strict: bool, reconcile: bool) -> None:
 def ingest_files(
     paths: Annotated[list[Path], typer.Argument(help="files, folders or zips; formats are auto-detected")],
     strict: Annotated[bool, typer.Option(help="fail on files no reader recognises")] = False,
-    reconcile: Annotated[bool, typer.Option(help="infer corporate actions and run series checks afterwards")] = True,
+    reconcile: Annotated[
+        bool, typer.Option(help="infer corporate actions and run series checks afterwards")
+    ] = True,
 ) -> None:
     """Ingest exchange files (bhavcopies, bands, indices, masters, corporate actions, generic CSV)."""
     _ingest(paths, strict=strict, reconcile=reconcile)
@@ -148,7 +160,9 @@ def ingest_files(
 @ingest_app.command("csv")
 def ingest_csv(
     paths: Annotated[list[Path], typer.Argument(help="CSV files in the generic layout (docs/formats.md)")],
-    reconcile: Annotated[bool, typer.Option(help="infer corporate actions and run series checks afterwards")] = True,
+    reconcile: Annotated[
+        bool, typer.Option(help="infer corporate actions and run series checks afterwards")
+    ] = True,
 ) -> None:
     """Ingest generic CSV price files: date,symbol,open,high,low,close,volume[,isin,series,prev_close,...]."""
     _ingest(paths, strict=True, reconcile=reconcile)
@@ -157,9 +171,12 @@ def ingest_csv(
 @ingest_app.command("nse")
 def ingest_nse(
     date_from: Annotated[str, typer.Option("--from", help="first session, YYYY-MM-DD")],
-    date_to: Annotated[str | None, typer.Option("--to", help="last session, YYYY-MM-DD (default: --from)")] = None,
+    date_to: Annotated[
+        str | None, typer.Option("--to", help="last session, YYYY-MM-DD (default: --from)")
+    ] = None,
     products: Annotated[
-        list[str] | None, typer.Option("--product", help="products to fetch (repeatable); default: bhavcopy, full, pr")
+        list[str] | None,
+        typer.Option("--product", help="products to fetch (repeatable); default: bhavcopy, full, pr"),
     ] = None,
 ) -> None:
     """Download NSE archive files for a date range (cached, resumable), then ingest them."""
@@ -170,7 +187,8 @@ def ingest_nse(
     s = settings()
     start = parse_date(date_from, "--from")
     end = parse_date(date_to, "--to") or start
-    assert start is not None and end is not None
+    if start is None or end is None:  # pragma: no cover - --from is required
+        raise typer.BadParameter("--from is required")
     chosen = products or list(dl.DEFAULT_PRODUCTS)
     with progress_bar("download") as update:
         report = dl.download_range(
@@ -203,7 +221,9 @@ def show_bars(
     """Print stored daily bars, raw or corporate-action adjusted (optionally as of a date)."""
     start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     with opened_store() as store:
-        isins = [s for s in symbol if len(s) == 12 and s[:2].isalpha() and s[2:].isalnum() and s[-1].isdigit()]
+        isins = [
+            s for s in symbol if len(s) == 12 and s[:2].isalpha() and s[2:].isalnum() and s[-1].isdigit()
+        ]
         names = [s.upper() for s in symbol if s not in isins]
         if adjusted:
             from earnest.marketdata.adjust import adjusted_bars
@@ -219,7 +239,18 @@ def show_bars(
             if isins:
                 frames.append(adjusted_bars(store, instrument_ids=isins, start=start, end=end, as_of=when))
             bars = pl.concat(frames, how="diagonal_relaxed")
-            cols = ["symbol", "series", "date", "adj_open", "adj_high", "adj_low", "adj_close", "adj_volume", "adj_factor", "close"]
+            cols = [
+                "symbol",
+                "series",
+                "date",
+                "adj_open",
+                "adj_high",
+                "adj_low",
+                "adj_close",
+                "adj_volume",
+                "adj_factor",
+                "close",
+            ]
         else:
             frames = []
             if names:
@@ -227,13 +258,29 @@ def show_bars(
             if isins:
                 frames.append(store.bars(instrument_ids=isins, start=start, end=end))
             bars = pl.concat(frames)
-            cols = ["symbol", "series", "date", "open", "high", "low", "close", "volume", "delivery_qty", "source_file"]
+            cols = [
+                "symbol",
+                "series",
+                "date",
+                "open",
+                "high",
+                "low",
+                "close",
+                "volume",
+                "delivery_qty",
+                "source_file",
+            ]
     if bars.is_empty():
         raise NotFoundError(
-            f"no bars stored for {', '.join(symbol)}" + (f" between {start} and {end}" if start or end else ""),
+            f"no bars stored for {', '.join(symbol)}"
+            + (f" between {start} and {end}" if start or end else ""),
             remedy="check the symbol with `earnest store info` or ingest data first",
         )
-    emit(bars.select([c for c in cols if c in bars.columns]), fmt, title="adjusted bars" if adjusted else "bars")
+    emit(
+        bars.select([c for c in cols if c in bars.columns]),
+        fmt,
+        title="adjusted bars" if adjusted else "bars",
+    )
 
 
 # ---- quality -----------------------------------------------------------------------------------
@@ -270,7 +317,17 @@ def actions_list(
         where["status"] = status
     with opened_store() as store:
         frame = store.read("corporate_actions", where=where, order_by=["ex_date", "symbol"])
-    cols = ["action_id", "symbol", "series", "ex_date", "action_type", "price_factor", "source", "status", "purpose"]
+    cols = [
+        "action_id",
+        "symbol",
+        "series",
+        "ex_date",
+        "action_type",
+        "price_factor",
+        "source",
+        "status",
+        "purpose",
+    ]
     emit(frame.select(cols), fmt, title="corporate actions")
 
 
@@ -278,7 +335,9 @@ def _set_status(ids: list[str], status: str) -> None:
     with opened_store() as store:
         n = store.set_action_status(ids, status)
     if n != len(set(ids)):
-        raise NotFoundError(f"{len(set(ids)) - n} of the action ids were not found", remedy="see `earnest actions list`")
+        raise NotFoundError(
+            f"{len(set(ids)) - n} of the action ids were not found", remedy="see `earnest actions list`"
+        )
     console.print(f"{n} action(s) marked {status}")
 
 
@@ -320,7 +379,9 @@ def store_migrate() -> None:
 # ---- demo -------------------------------------------------------------------------------------
 @app.command()
 def demo(
-    data: Annotated[Path | None, typer.Option(help="a folder of real exchange files instead of the simulation")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="a folder of real exchange files instead of the simulation")
+    ] = None,
     home: Annotated[Path, typer.Option(help="demo data directory (recreated)")] = Path(".earnest-demo"),
     seed: Annotated[int, typer.Option(help="seed of the simulated market")] = 7,
     svg: Annotated[Path | None, typer.Option(help="also save the screen as an SVG picture")] = None,

@@ -32,7 +32,9 @@ class DownloadSettings(BaseModel):
     retries: int = Field(default=4, ge=0, le=20)
     backoff_s: float = Field(default=1.0, ge=0)
     min_interval_s: float = Field(default=0.5, ge=0, description="polite gap between two requests")
-    user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) earnest/0.1 (+https://github.com/earnest-quant/earnest)"
+    user_agent: str = (
+        "Mozilla/5.0 (X11; Linux x86_64) earnest/0.1 (+https://github.com/earnest-quant/earnest)"
+    )
 
 
 class QualitySettings(BaseModel):
@@ -40,7 +42,9 @@ class QualitySettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    jump_no_band_pct: float = Field(default=35.0, gt=0, description="max move for a stock without a fixed band")
+    jump_no_band_pct: float = Field(
+        default=35.0, gt=0, description="max move for a stock without a fixed band"
+    )
     band_tolerance_pct: float = Field(default=0.5, ge=0)
     band_max_age_sessions: int = Field(
         default=15, ge=0, description="a price band older than this many sessions is not applied"
@@ -84,10 +88,14 @@ class _TomlSource(PydanticBaseSettingsSource):
 class Settings(BaseSettings):
     """earnest's settings. ``home`` is the data directory; ``store`` the store URL."""
 
-    model_config = SettingsConfigDict(env_prefix="EARNEST_", env_nested_delimiter="__", frozen=True, extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="EARNEST_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
 
     home: Path = DEFAULT_HOME
-    store: str | None = Field(default=None, description="duckdb:///path or postgresql://...; default: DuckDB in home")
+    store: str | None = Field(
+        default=None, description="duckdb:///path or postgresql://...; default: DuckDB in home"
+    )
     log_level: str = "INFO"
     download: DownloadSettings = DownloadSettings()
     quality: QualitySettings = QualitySettings()

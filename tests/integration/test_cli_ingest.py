@@ -24,9 +24,13 @@ def run(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     env = {**os.environ, "EARNEST_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"}
     env.pop("EARNEST_STORE", None)
     exe = Path(sys.executable).with_name("earnest")
-    proc = subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, timeout=120, check=False)
+    proc = subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"earnest {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"earnest {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 

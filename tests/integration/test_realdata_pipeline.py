@@ -14,7 +14,12 @@ from earnest.marketdata.checks import unexplained_jumps
 from earnest.store import open_store
 from earnest.workflows.ingest import ingest_paths
 
-PRICE_FOLDERS = ("nse_bhavcopy_legacy", "nse_sec_bhavdata_full", "nse_fo_bhavcopy_udiff", "bse_bhavcopy_legacy")
+PRICE_FOLDERS = (
+    "nse_bhavcopy_legacy",
+    "nse_sec_bhavdata_full",
+    "nse_fo_bhavcopy_udiff",
+    "bse_bhavcopy_legacy",
+)
 OTHER_FILES = (
     "nse_price_band/sec_list__commit_2025-12-08.csv",
     "nse_price_band/sec_list__commit_2025-12-10.csv",
@@ -52,7 +57,10 @@ def test_every_real_file_is_stored_or_quarantined(shared_data: Path, tmp_path: P
 def test_kaggle_nifty50_generic_csv_finds_splits_and_bonuses(shared_data: Path, tmp_path: Path) -> None:
     store = open_store(f"duckdb:///{tmp_path / 'k.duckdb'}")
     folder = shared_data / "nifty50_daily_2000_2021"
-    masters = [shared_data / "nse_equity_master" / "EQUITY_L.csv", shared_data / "nse_equity_master" / "symbolchange.csv"]
+    masters = [
+        shared_data / "nse_equity_master" / "EQUITY_L.csv",
+        shared_data / "nse_equity_master" / "symbolchange.csv",
+    ]
     report = ingest_paths(store, [*masters, folder], settings=QualitySettings())
     assert not report.failed, [(f.name, f.message) for f in report.failed]
     acts = store.read("corporate_actions")

@@ -44,7 +44,14 @@ class Roles:
     def special(self) -> set[int]:
         """Every company with a role, so later picks can avoid them."""
         out: set[int] = set()
-        for group in (self.splits, self.bonuses, self.hidden_splits, self.delisted, self.listed, self.renamed):
+        for group in (
+            self.splits,
+            self.bonuses,
+            self.hidden_splits,
+            self.delisted,
+            self.listed,
+            self.renamed,
+        ):
             out.update(group)
         return out | set(self.be)
 
@@ -94,7 +101,9 @@ def _spread(rng: np.random.Generator, k: int, lo: int, hi: int) -> list[int]:
     return sorted(int(x) for x in rng.choice(np.arange(lo, hi), size=k, replace=False)) if k else []
 
 
-def lifecycle(seed: int, n: int, n_sessions: int, roles: Roles) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
+def lifecycle(
+    seed: int, n: int, n_sessions: int, roles: Roles
+) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
     """First trading session ``list_t``, first session no longer traded ``delist_t`` (``T`` when it
     survives) and ``{company: session of the symbol change}``."""
     rng = stream(seed, "lifecycle")
@@ -121,9 +130,7 @@ def _amount_text(amount: float) -> str:
 def split_purpose(fv_from: int, fv_to: int, style: int) -> str:
     """The ``PURPOSE`` of a face-value split, in NSE's long (CF-CA) or short (PR bundle) wording."""
     if style % 2 == 0:
-        return (
-            f"FACE VALUE SPLIT (SUB-DIVISION) - FROM RS {fv_from}/- PER SHARE TO RS {fv_to}/- PER SHARE"
-        )
+        return f"FACE VALUE SPLIT (SUB-DIVISION) - FROM RS {fv_from}/- PER SHARE TO RS {fv_to}/- PER SHARE"
     return f"FV SPLT FRM RS {fv_from} TO RS {fv_to}"
 
 
@@ -147,7 +154,11 @@ def share_actions(
     rng = stream(seed, "share_actions")
     big_t = len(sessions)
     rows: list[dict[str, object]] = []
-    groups = (("split", roles.splits, True), ("bonus", roles.bonuses, True), ("split", roles.hidden_splits, False))
+    groups = (
+        ("split", roles.splits, True),
+        ("bonus", roles.bonuses, True),
+        ("split", roles.hidden_splits, False),
+    )
     for kind, members, recorded in groups:
         for k, i in enumerate(members):
             lo = max(int(big_t * 0.08), int(list_t[i]) + 10, 6)
@@ -210,7 +221,9 @@ def dividend_plan(
                 if (int(i), ex_t) not in avoid:
                     rows.append((int(i), ex_t, is_interim, yld * (0.5 if is_interim else 1.0)))
     return pl.DataFrame(
-        rows, schema={"idx": pl.Int64, "ex_t": pl.Int64, "interim": pl.Boolean, "yield_": pl.Float64}, orient="row"
+        rows,
+        schema={"idx": pl.Int64, "ex_t": pl.Int64, "interim": pl.Boolean, "yield_": pl.Float64},
+        orient="row",
     )
 
 

@@ -75,7 +75,7 @@ class Frames:
 
 def _old_identity(name: str, taken: set[str]) -> tuple[str, str]:
     """The name and ticker a renamed company had before: ``X Industries Limited``, ``XIND``."""
-    word = name.split()[0]
+    word = name.split(maxsplit=1)[0]
     for cut in range(7, 2, -1):
         symbol = f"{word.upper()[:cut]}IND"
         if symbol not in taken:
@@ -138,9 +138,7 @@ def _bars(b: Built, names: _Names) -> pl.DataFrame:
     cols["delivery_qty"] = b.acts.delivery[at]
     cols["band_pct"] = b.band[at]
     frame = pl.DataFrame(cols)
-    ident = b.universe.select(
-        "idx", "isin", "symbol", pl.Series("series", np.where(b.is_eq, "EQ", "BE"))
-    )
+    ident = b.universe.select("idx", "isin", "symbol", pl.Series("series", np.where(b.is_eq, "EQ", "BE")))
     frame = frame.join(ident, on="idx", how="left").join(_sessions_frame(b.sessions), on="t", how="left")
     for i, (_, old_symbol, change_t) in names.old.items():
         frame = frame.with_columns(
@@ -161,7 +159,9 @@ def _bars(b: Built, names: _Names) -> pl.DataFrame:
 
 def _instruments(b: Built, names: _Names, bars: pl.DataFrame) -> pl.DataFrame:
     big_t = len(b.sessions)
-    seen = bars.group_by("isin").agg(pl.col("date").min().alias("first_seen"), pl.col("date").max().alias("last_seen"))
+    seen = bars.group_by("isin").agg(
+        pl.col("date").min().alias("first_seen"), pl.col("date").max().alias("last_seen")
+    )
     fv = b.universe.get_column("face_value").to_numpy().copy()
     for row in b.share.filter(pl.col("action_type") == "split").iter_rows(named=True):
         fv[row["idx"]] = row["fv_to"]
@@ -200,7 +200,9 @@ def _index_specs(b: Built) -> list[IndexSpec]:
     for k, sector in enumerate(SECTORS):
         if sector.index_name is not None:
             members = np.flatnonzero(whole & (sectors == k))
-            specs.append(IndexSpec(sector.index_name, members, sector.index_base, *_VALUATION[sector.index_name]))
+            specs.append(
+                IndexSpec(sector.index_name, members, sector.index_base, *_VALUATION[sector.index_name])
+            )
     return specs
 
 
@@ -217,7 +219,9 @@ def _actions(b: Built, names: _Names) -> pl.DataFrame:
         pl.lit(None, pl.Float64).alias("amount"), "purpose", "recorded",
     )  # fmt: skip
     plan = pl.concat([share, divs])
-    plan = plan.filter(pl.Series(b.alive[plan.get_column("ex_t").to_numpy(), plan.get_column("idx").to_numpy()]))
+    plan = plan.filter(
+        pl.Series(b.alive[plan.get_column("ex_t").to_numpy(), plan.get_column("idx").to_numpy()])
+    )
     rows = []
     for i, t in plan.select("idx", "ex_t").iter_rows():
         bc_t = max(t - b.cfg.bc_lead, 0)
@@ -227,7 +231,13 @@ def _actions(b: Built, names: _Names) -> pl.DataFrame:
         )  # fmt: skip
     extra = pl.DataFrame(
         rows,
-        schema={"symbol": pl.Utf8, "ex_date": pl.Date, "record_date": pl.Date, "bc_date": pl.Date, "security": pl.Utf8},
+        schema={
+            "symbol": pl.Utf8,
+            "ex_date": pl.Date,
+            "record_date": pl.Date,
+            "bc_date": pl.Date,
+            "security": pl.Utf8,
+        },
         orient="row",
     )
     ident = b.universe.select("idx", "isin", pl.Series("series", np.where(b.is_eq, "EQ", "BE")))
@@ -235,9 +245,22 @@ def _actions(b: Built, names: _Names) -> pl.DataFrame:
         pl.concat([plan, extra], how="horizontal")
         .join(ident, on="idx", how="left")
         .select(
-            pl.col("isin").alias("instrument_id"), "isin", "symbol", "series", "security", "ex_date", "record_date",
-            "bc_date", "action_type", "ratio_old", "ratio_new", "price_factor", "amount", "purpose", "recorded",
-        )  # fmt: skip
+            pl.col("isin").alias("instrument_id"),
+            "isin",
+            "symbol",
+            "series",
+            "security",
+            "ex_date",
+            "record_date",
+            "bc_date",
+            "action_type",
+            "ratio_old",
+            "ratio_new",
+            "price_factor",
+            "amount",
+            "purpose",
+            "recorded",
+        )
         .sort("ex_date", "symbol", "action_type")
     )
 

@@ -227,7 +227,11 @@ def _start_prices(seed: int, n: int, roles: events.Roles) -> np.ndarray:
     companies about to split (they split because the price is high) or issue bonus shares."""
     rng = stream(seed, "prices")
     rupees = 10 ** np.clip(rng.normal(2.55, 0.55, size=n), np.log10(40), np.log10(12_000))
-    for group, lo, hi in ((roles.splits, 2500, 9000), (roles.hidden_splits, 1500, 6000), (roles.bonuses, 400, 3000)):
+    for group, lo, hi in (
+        (roles.splits, 2500, 9000),
+        (roles.hidden_splits, 1500, 6000),
+        (roles.bonuses, 400, 3000),
+    ):
         if group:
             rupees[list(group)] = rng.uniform(lo, hi, size=len(group))
     return np.rint(rupees * 100 / 5) * 5
@@ -260,8 +264,13 @@ def simulate_market(config: SimConfig | None = None) -> SimMarket:
     list_t, delist_t, renames = events.lifecycle(seed, n, big_t, roles)
     t_grid = np.arange(big_t)[:, None]
     alive = (t_grid >= list_t[None, :]) & (t_grid < delist_t[None, :])
+    band_t = list(range(0, big_t, cfg.band_every))
+    band = events.band_schedule(seed, n, band_t, big_t, no_band=cfg.no_band, be=roles.be)
     sectors = universe.get_column("sector").to_numpy()
-    factors = factor_returns(stream(seed, "returns"), big_t, sectors, np.linspace(0, 1, n), cfg.model)
+    quiet = np.where(np.isnan(band), 100.0, band).min(axis=0)
+    factors = factor_returns(
+        stream(seed, "returns"), big_t, sectors, np.linspace(0, 1, n), cfg.model, max_sigma=quiet / 100 * 0.45
+    )
     results = events.results_calendar(seed, sessions, nse_calendar(), list_t, delist_t)
     extra, news, gap, results = _results_news(cfg, results, factors.sigma, (big_t, n))
     logret = factors.logret + extra
@@ -273,8 +282,6 @@ def simulate_market(config: SimConfig | None = None) -> SimMarket:
     approx = start[None, :] / 100 * np.exp(np.cumsum(logret, axis=0)) * np.cumprod(factor, axis=0)
     taken = set(zip(share["idx"].to_list(), share["ex_t"].to_list(), strict=True))
     divs, div_paise = _dividends(cfg, sessions, approx, taken)
-    band_t = list(range(0, big_t, cfg.band_every))
-    band = events.band_schedule(seed, n, band_t, big_t, no_band=cfg.no_band, be=roles.be)
     first = np.zeros((big_t, n), dtype=bool)
     listed = np.asarray(roles.listed, dtype=np.int64)
     first[list_t[listed], listed] = True
@@ -286,7 +293,7 @@ def simulate_market(config: SimConfig | None = None) -> SimMarket:
     is_eq[list(roles.be)] = False
     mcap = universe.get_column("mcap_cr").to_numpy()
     act_in = ActivityInputs(
-        turnover_rs=mcap * 1e7 * np.exp(rng.normal(np.log(0.0012), 0.5, size=n)),
+        turnover_rs=mcap * 1e7 * np.exp(rng.normal(np.log(0.002), 0.5, size=n)),
         ticket_rs=np.exp(rng.normal(np.log(25_000), 0.35, size=n)),
         delivery_share=rng.uniform(0.25, 0.65, size=n),
         has_delivery=is_eq,

@@ -62,12 +62,19 @@ def _unit_t(rng: np.random.Generator, df: float, size: tuple[int, ...] | int) ->
 
 
 def factor_returns(
-    rng: np.random.Generator, n_sessions: int, sectors: np.ndarray, size_rank: np.ndarray, model: FactorModel
+    rng: np.random.Generator,
+    n_sessions: int,
+    sectors: np.ndarray,
+    size_rank: np.ndarray,
+    model: FactorModel,
+    *,
+    max_sigma: np.ndarray | None = None,
 ) -> Factors:
     """Daily log returns of the factor model for ``len(sectors)`` stocks.
 
     ``size_rank`` runs from 0 (largest) to 1 (smallest): small companies get higher
-    idiosyncratic volatility (about 1.1% a day for the largest, 2.6% for the smallest).
+    idiosyncratic volatility (about 1.1% a day for the largest, 2.6% for the smallest), capped
+    at ``max_sigma`` (N,) where given: NSE puts quiet, illiquid scrips in its narrowest bands.
     """
     big_t, n = n_sessions, len(sectors)
     var_target = model.market_vol**2
@@ -87,6 +94,8 @@ def factor_returns(
     beta = np.clip(rng.normal(1.0, 0.25, size=n), 0.4, 1.8)
     gamma = np.clip(rng.normal(1.0, 0.3, size=n), 0.2, 1.8)
     sigma = (0.011 + 0.015 * size_rank) * np.exp(rng.normal(0.0, 0.15, size=n))
+    if max_sigma is not None:
+        sigma = np.minimum(sigma, max_sigma)
     shock = _unit_t(rng, model.idio_df, (big_t, n))
     idio = shock * sigma[None, :] * np.sqrt(regime)[:, None]
     logret = beta[None, :] * market[:, None] + gamma[None, :] * sector_ret[:, sectors] + idio
@@ -185,7 +194,9 @@ def intraday(rng: np.random.Generator, paths: Paths, sigma: np.ndarray, gap_shar
     shape = close.shape
     s = sigma[None, :]
     move = np.log(close / base)
-    opn = np.clip(_to_tick(base * np.exp(gap_share * move + rng.normal(0.0, 0.3, shape) * s), "round"), lo, up)
+    opn = np.clip(
+        _to_tick(base * np.exp(gap_share * move + rng.normal(0.0, 0.3, shape) * s), "round"), lo, up
+    )
     top, bottom = np.maximum(opn, close), np.minimum(opn, close)
     high = np.minimum(_to_tick(top * np.exp(np.abs(rng.normal(0.0, 0.45, shape)) * s), "ceil"), up)
     low = np.maximum(_to_tick(bottom * np.exp(-np.abs(rng.normal(0.0, 0.45, shape)) * s), "floor"), lo)

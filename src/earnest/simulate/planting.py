@@ -113,21 +113,24 @@ def plant_errors(cfg: SimConfig, bars: pl.DataFrame) -> tuple[PlantedError, ...]
     return tuple(out)
 
 
-def apply_errors(day_rows: pl.DataFrame, errors: list[PlantedError]) -> pl.DataFrame:
-    """The rows of one price file with ``errors`` (all of this file) applied, in file order.
+def apply_errors(rows: pl.DataFrame, errors: list[PlantedError]) -> pl.DataFrame:
+    """``rows`` (``bars`` columns in file order: by date, then :data:`ROW_ORDER`) with ``errors``
+    (all of one file format) applied: a duplicated row follows its original.
 
-    ``day_rows`` are ``bars`` rows of one session sorted by :data:`ROW_ORDER`. A planted close
-    beyond the band also moves the high or low and the last trade with it, so that the row breaks
-    only the band rule.
+    A planted close beyond the band also moves the high or low and the last trade with it, so
+    that the row breaks only the band rule.
     """
-    out = day_rows
+    out = rows
     for err in errors:
-        hit = (pl.col("symbol") == err.symbol) & (pl.col("series") == err.series)
+        hit = (
+            (pl.col("date") == err.date) & (pl.col("symbol") == err.symbol) & (pl.col("series") == err.series)
+        )
         if err.rule == DUPLICATE:
             pos = out.with_row_index("_pos").filter(hit).get_column("_pos").item()
             out = pl.concat([out.slice(0, pos + 1), out.slice(pos, 1), out.slice(pos + 1)])
             continue
-        assert err.field is not None and err.value is not None  # planted by plant_errors
+        if err.field is None or err.value is None:
+            raise ValueError(f"planted error {err.rule} in {err.file} names no field and value to write")
         value = pl.lit(err.value)
         updates = [pl.when(hit).then(value).otherwise(pl.col(err.field)).alias(err.field)]
         if err.rule == BEYOND_BAND:

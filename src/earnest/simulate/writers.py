@@ -177,9 +177,8 @@ def action_lines(rows: pl.DataFrame) -> pl.Series:
 # ---- files -------------------------------------------------------------------------------------
 
 
-def _text(header: str | None, lines: pl.Series | list[str]) -> bytes:
-    body = list(lines)
-    return ("\n".join(([header] if header is not None else []) + body) + "\n").encode()
+def _text(header: str | None, body: str) -> bytes:
+    return ((f"{header}\n" if header is not None else "") + body + "\n").encode()
 
 
 def _zip(path: Path, member: str, data: bytes, when: dt.date, clock: tuple[int, int, int]) -> None:
@@ -190,40 +189,57 @@ def _zip(path: Path, member: str, data: bytes, when: dt.date, clock: tuple[int, 
         zf.writestr(info, data)
 
 
+def _bodies(frame: pl.DataFrame, col: str, lines: Callable[[pl.DataFrame], pl.Series]) -> dict[dt.date, str]:
+    """Every row formatted by ``lines`` in one pass, then joined into one text per ``col`` value
+    (in the frame's order)."""
+    if frame.is_empty():
+        return {}
+    joined = (
+        pl.DataFrame({"key": frame.get_column(col), "line": lines(frame)})
+        .group_by("key", maintain_order=True)
+        .agg(pl.col("line").str.join("\n"))
+    )
+    return dict(zip(joined.get_column("key").to_list(), joined.get_column("line").to_list(), strict=True))
+
+
 def _price_rows(market: SimMarket) -> pl.DataFrame:
-    """``bars`` with the UDiFF extras (NSE token and upper-case short name) joined on."""
+    """``bars`` in file order with the UDiFF extras (NSE token and upper-case short name)."""
     extra = market.instruments.select(
         "isin", "fin_instrm_id", pl.col("short_name").str.to_uppercase().alias("nse_name")
     )
-    return market.bars.join(extra, on="isin", how="left", maintain_order="left")
+    return market.bars.join(extra, on="isin", how="left").sort("date", *naming.ROW_ORDER)
 
 
-def _by_date(frame: pl.DataFrame, col: str = "date") -> dict[dt.date, pl.DataFrame]:
-    return {key[0]: part for key, part in frame.partition_by(col, as_dict=True, maintain_order=True).items()}  # type: ignore[misc]
+def _errors(market: SimMarket, kind: str) -> list[PlantedError]:
+    return [e for e in market.planted_errors if e.kind == kind]
 
 
 def _write_prices(market: SimMarket, folder: Path) -> list[Path]:
     """Legacy or UDiFF bhavcopy (zipped) and the full bhavcopy for every session."""
     rows = _price_rows(market)
-    errors: dict[tuple[str, dt.date], list[PlantedError]] = {}
-    for err in market.planted_errors:
-        errors.setdefault((err.kind, err.date), []).append(err)
     cut = market.config.udiff_from
     out = []
-    for day, part in _by_date(rows).items():
-        part = part.sort(*naming.ROW_ORDER)
-        kind = naming.LEGACY_KIND if day < cut else naming.UDIFF_KIND
-        bhav = apply_errors(part, errors.get((kind, day), []))
-        name = naming.price_file(kind, day)
-        path = folder / naming.BHAVCOPY_DIR / f"{name}.zip"
-        if kind == naming.LEGACY_KIND:
-            _zip(path, name, _text(LEGACY_HEADER, legacy_lines(bhav)), day, _LEGACY_ZIP_TIME)
-        else:
-            _zip(path, name, _text(UDIFF_HEADER, udiff_lines(bhav)), day, _UDIFF_ZIP_TIME)
-        full = apply_errors(part, errors.get((naming.FULL_KIND, day), []))
-        full_path = folder / naming.FULL_DIR / naming.full_csv(day)
-        full_path.write_bytes(_text(FULL_HEADER, full_lines(full)))
-        out += [path, full_path]
+    eras = (
+        (
+            naming.LEGACY_KIND,
+            rows.filter(pl.col("date") < cut),
+            LEGACY_HEADER,
+            legacy_lines,
+            _LEGACY_ZIP_TIME,
+        ),
+        (naming.UDIFF_KIND, rows.filter(pl.col("date") >= cut), UDIFF_HEADER, udiff_lines, _UDIFF_ZIP_TIME),
+    )
+    for kind, part, header, lines, clock in eras:
+        for day, body in _bodies(apply_errors(part, _errors(market, kind)), "date", lines).items():
+            name = naming.price_file(kind, day)
+            path = folder / naming.BHAVCOPY_DIR / f"{name}.zip"
+            _zip(path, name, _text(header, body), day, clock)
+            out.append(path)
+    full = apply_errors(rows, _errors(market, naming.FULL_KIND))
+    for day, body in _bodies(full, "date", full_lines).items():
+        path = folder / naming.FULL_DIR / naming.full_csv(day)
+        path.write_bytes(_text(FULL_HEADER, body))
+        out.append(path)
     return out
 
 
@@ -238,9 +254,9 @@ def _write_daily(
 ) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for day, part in _by_date(frame, col).items():
+    for day, body in _bodies(frame, col, lines).items():
         path = folder / name(day)
-        path.write_bytes(_text(header, lines(part)))
+        path.write_bytes(_text(header, body))
         out.append(path)
     return out
 
@@ -269,8 +285,8 @@ def _write_masters(market: SimMarket, folder: Path) -> list[Path]:
     ).to_series()  # fmt: skip
     base = folder / naming.MASTERS_DIR
     base.mkdir(parents=True, exist_ok=True)
-    (base / "EQUITY_L.csv").write_bytes(_text(EQUITY_HEADER, equity))
-    (base / "symbolchange.csv").write_bytes(_text(None, changes))
+    (base / "EQUITY_L.csv").write_bytes(_text(EQUITY_HEADER, "\n".join(equity)))
+    (base / "symbolchange.csv").write_bytes(_text(None, "\n".join(changes)))
     return [base / "EQUITY_L.csv", base / "symbolchange.csv"]
 
 

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import polars as pl
 
-from earnest.core import schemas as S  # noqa: N812
+from earnest.core import schemas as S
 from earnest.core.errors import DataError, SchemaDriftError
 
 NULL_TOKENS = frozenset({"", "-", "NA", "N/A", "nan", "NaN", "null", "NULL", "None"})

@@ -63,7 +63,15 @@ APPEND_ONLY = ("quarantine", "quality_findings")
 
 # Tables whose rows are the file's data rows (instruments derived from bars files are extra rows).
 COUNTED_TABLES = frozenset(
-    {"bars", "derivative_bars", "index_bars", "price_bands", "corporate_actions", "results_listings", "financial_facts"}
+    {
+        "bars",
+        "derivative_bars",
+        "index_bars",
+        "price_bands",
+        "corporate_actions",
+        "results_listings",
+        "financial_facts",
+    }
 )
 
 
@@ -107,7 +115,9 @@ class Store(Protocol):
     def file_seen(self, sha256: str) -> bool: ...
     def ingest(self, batch: IngestBatch) -> IngestOutcome: ...
     def ingest_many(self, batches: Sequence[IngestBatch]) -> list[IngestOutcome]: ...
-    def read(self, table: str, *, where: Mapping[str, Any] | None = None, order_by: Sequence[str] = ()) -> pl.DataFrame: ...
+    def read(
+        self, table: str, *, where: Mapping[str, Any] | None = None, order_by: Sequence[str] = ()
+    ) -> pl.DataFrame: ...
     def query(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame: ...
     def bars(
         self,
@@ -229,7 +239,9 @@ class SqlStore(ABC):
             for batch in batches:
                 if batch.sha256 in seen or self.file_seen(batch.sha256):
                     outcomes.append(
-                        IngestOutcome(batch.sha256, batch.file_name, batch.kind, batch.rows_total, 0, 0, 0, True)
+                        IngestOutcome(
+                            batch.sha256, batch.file_name, batch.kind, batch.rows_total, 0, 0, 0, True
+                        )
                     )
                     continue
                 seen.add(batch.sha256)
@@ -238,13 +250,14 @@ class SqlStore(ABC):
 
     def _ingest_one(self, batch: IngestBatch) -> IngestOutcome:
         stored = merged = 0
+        masters_only = set(batch.tables) <= {"instruments", "symbol_changes"} and bool(batch.tables)
         for table, frame in batch.tables.items():
             if table not in TABLES or table in APPEND_ONLY or table == "ingested_files":
                 raise StoreError(f"cannot ingest into table {table!r}")
             if frame.is_empty():
                 continue
             inserted, matched = self._upsert(table, frame)
-            if table in COUNTED_TABLES:
+            if table in COUNTED_TABLES or masters_only:
                 stored += inserted
                 merged += matched
         n_q = batch.quarantine.height
@@ -253,8 +266,7 @@ class SqlStore(ABC):
         if batch.findings.height:
             self._append("quality_findings", batch.findings)
         counted = stored + merged + n_q
-        masters_only = set(batch.tables) <= {"instruments", "symbol_changes"} and bool(batch.tables)
-        if not masters_only and counted != batch.rows_total:
+        if counted != batch.rows_total:
             raise StoreError(
                 f"{batch.file_name}: {batch.rows_total} data rows but {stored} stored + {merged} merged + "
                 f"{n_q} quarantined = {counted}; refusing to lose rows",
@@ -319,7 +331,9 @@ class SqlStore(ABC):
                 ]
                 action = "DO UPDATE SET " + ", ".join(sets)
             elif fill:
-                action = "DO UPDATE SET " + ", ".join(f"{c} = COALESCE({table}.{c}, excluded.{c})" for c in fill)
+                action = "DO UPDATE SET " + ", ".join(
+                    f"{c} = COALESCE({table}.{c}, excluded.{c})" for c in fill
+                )
             else:
                 action = "DO NOTHING"
             self._execute(
@@ -333,7 +347,9 @@ class SqlStore(ABC):
     def set_action_status(self, action_ids: Sequence[str], status: str) -> int:
         """Confirm or reject corporate actions (typically inferred ones) by id."""
         if status not in {"confirmed", "rejected", "inferred"}:
-            raise StoreError(f"unknown action status {status!r}", remedy="use confirmed, rejected or inferred")
+            raise StoreError(
+                f"unknown action status {status!r}", remedy="use confirmed, rejected or inferred"
+            )
         if not action_ids:
             return 0
         marks = ", ".join("?" for _ in action_ids)

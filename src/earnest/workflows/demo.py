@@ -43,8 +43,13 @@ def _simulate(console: Console, folder: Path, seed: int) -> tuple[list[dict[str,
 def _ingest(console: Console, store: SqlStore, folder: Path) -> IngestReport:
     settings = load_settings()
     with Progress(
-        TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-        TimeElapsedColumn(), console=console, transient=True,
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     ) as bar:
         task = bar.add_task("", total=None)
 
@@ -81,7 +86,9 @@ def _actions(console: Console, store: SqlStore) -> None:
         console.print("no splits or bonuses in the data")
         return
     show = splits.select("symbol", "ex_date", "action_type", "price_factor", "source", "status").head(12)
-    console.print(table_of(show.to_dicts(), title=f"splits and bonuses ({splits.height}: recorded and inferred)"))
+    console.print(
+        table_of(show.to_dicts(), title=f"splits and bonuses ({splits.height}: recorded and inferred)")
+    )
     pick = splits.sort(pl.col("source") == "inferred", descending=True).row(0, named=True)
     start = pick["ex_date"] - __import__("datetime").timedelta(days=6)
     end = pick["ex_date"] + __import__("datetime").timedelta(days=6)
@@ -89,7 +96,10 @@ def _actions(console: Console, store: SqlStore) -> None:
     if adj.height:
         view = adj.select("date", "close", "adj_close", "adj_factor")
         console.print(
-            table_of(view.to_dicts(), title=f"{pick['symbol']} around its {pick['action_type']} of {pick['ex_date']}: raw vs adjusted")
+            table_of(
+                view.to_dicts(),
+                title=f"{pick['symbol']} around its {pick['action_type']} of {pick['ex_date']}: raw vs adjusted",
+            )
         )
 
 

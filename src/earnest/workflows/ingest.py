@@ -99,7 +99,9 @@ class _Ingestor:
     def add(self, parsed: ParsedFile) -> None:
         if self.store.file_seen(parsed.sha256):
             self.results.append(
-                FileResult(parsed.name, parsed.kind, "duplicate", parsed.rows_total, message="already ingested")
+                FileResult(
+                    parsed.name, parsed.kind, "duplicate", parsed.rows_total, message="already ingested"
+                )
             )
             return
         key = (parsed.target, parsed.session_date)
@@ -125,13 +127,21 @@ class _Ingestor:
                 try:
                     outcomes.extend(self.store.ingest_many([batch]))
                 except StoreError as exc:
-                    self.results.append(FileResult(parsed.name, parsed.kind, "failed", parsed.rows_total, message=str(exc)))
+                    self.results.append(
+                        FileResult(parsed.name, parsed.kind, "failed", parsed.rows_total, message=str(exc))
+                    )
             pending.batches = [b for b in pending.batches if any(o.sha256 == b.sha256 for o in outcomes)]
         for batch, out in zip(pending.batches, outcomes, strict=True):
             status = "duplicate" if out.skipped else "ingested"
             self.results.append(
                 FileResult(
-                    out.file_name, out.kind, status, out.rows_total, out.rows_stored, out.rows_merged, out.rows_quarantined
+                    out.file_name,
+                    out.kind,
+                    status,
+                    out.rows_total,
+                    out.rows_stored,
+                    out.rows_merged,
+                    out.rows_quarantined,
                 )
             )
             bars = batch.tables.get("bars")
@@ -164,13 +174,17 @@ def ingest_paths(
             ing.results.append(FileResult(path.name, "?", "failed", message=exc.render()))
             continue
         if not parsed_files:
-            ing.results.append(FileResult(path.name, "?", "unrecognised", message="no reader recognises this file"))
+            ing.results.append(
+                FileResult(path.name, "?", "unrecognised", message="no reader recognises this file")
+            )
             continue
         for parsed in parsed_files:
             try:
                 ing.add(parsed)
             except EarnestError as exc:
-                ing.results.append(FileResult(parsed.name, parsed.kind, "failed", parsed.rows_total, message=exc.render()))
+                ing.results.append(
+                    FileResult(parsed.name, parsed.kind, "failed", parsed.rows_total, message=exc.render())
+                )
     ing.flush()
     if progress is not None:
         progress(len(files), len(files), "done")

@@ -60,7 +60,10 @@ def test_navigation() -> None:
     assert CAL.next_session(dt.date(2024, 7, 6), inclusive=True) == dt.date(2024, 7, 8)
     assert CAL.offset(dt.date(2024, 7, 5), 1) == dt.date(2024, 7, 8)
     assert CAL.offset(dt.date(2024, 7, 8), -1) == dt.date(2024, 7, 5)
-    assert CAL.sessions_between(dt.date(2024, 7, 5), dt.date(2024, 7, 8)) == [dt.date(2024, 7, 5), dt.date(2024, 7, 8)]
+    assert CAL.sessions_between(dt.date(2024, 7, 5), dt.date(2024, 7, 8)) == [
+        dt.date(2024, 7, 5),
+        dt.date(2024, 7, 8),
+    ]
     with pytest.raises(ValueError, match="not an NSE session"):
         CAL.offset(dt.date(2024, 7, 6), 1)
 
@@ -77,7 +80,10 @@ def test_eod_known_is_after_close() -> None:
     assert t.astimezone(IST).time() > dt.time(15, 30)
 
 
-@given(st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2026, 11, 30)), st.sampled_from(list(IntradayRule)))
+@given(
+    st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2026, 11, 30)),
+    st.sampled_from(list(IntradayRule)),
+)
 def test_first_tradable_never_before_knowledge(when: dt.datetime, rule: IntradayRule) -> None:
     aware = when.replace(tzinfo=IST)
     got = CAL.first_tradable(aware, intraday=rule)
@@ -90,5 +96,5 @@ def test_first_tradable_never_before_knowledge(when: dt.datetime, rule: Intraday
 
 
 def test_empty_calendar_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one session"):
         TradingCalendar([])

@@ -11,8 +11,17 @@ from earnest.core.errors import ConfigError, DataError, EarnestError, SchemaDrif
 
 
 def test_error_names_file_row_field_and_remedy() -> None:
-    err = DataError("HIGH 101.2 < LOW 104.0 for INFY (EQ)", remedy="row quarantined", file="cm05JUL2024bhav.csv", row=812, field="HIGH")
-    assert str(err) == "cm05JUL2024bhav.csv row 812 field HIGH: HIGH 101.2 < LOW 104.0 for INFY (EQ) (row quarantined)"
+    err = DataError(
+        "HIGH 101.2 < LOW 104.0 for INFY (EQ)",
+        remedy="row quarantined",
+        file="cm05JUL2024bhav.csv",
+        row=812,
+        field="HIGH",
+    )
+    assert (
+        str(err)
+        == "cm05JUL2024bhav.csv row 812 field HIGH: HIGH 101.2 < LOW 104.0 for INFY (EQ) (row quarantined)"
+    )
     assert isinstance(err, EarnestError)
     assert err.exit_code == 3
     assert issubclass(SchemaDriftError, DataError)
@@ -25,7 +34,9 @@ def test_settings_env_and_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     s = load_settings()
     assert s.home == tmp_path
     assert s.store_url == f"duckdb:///{tmp_path / 'earnest.duckdb'}"
-    (tmp_path / "earnest.toml").write_text('[earnest]\nstore = "postgresql://u@h/db"\n[earnest.download]\nretries = 2\n')
+    (tmp_path / "earnest.toml").write_text(
+        '[earnest]\nstore = "postgresql://u@h/db"\n[earnest.download]\nretries = 2\n'
+    )
     s = load_settings()
     assert s.store_url == "postgresql://u@h/db"
     assert s.download.retries == 2
@@ -36,7 +47,7 @@ def test_settings_env_and_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_settings_errors_are_config_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EARNEST_HOME", str(tmp_path))
     monkeypatch.setenv("EARNEST_DOWNLOAD__RETRIES", "-1")
-    with pytest.raises(ConfigError, match="download.retries"):
+    with pytest.raises(ConfigError, match=r"download\.retries"):
         load_settings()
     monkeypatch.delenv("EARNEST_DOWNLOAD__RETRIES")
     (tmp_path / "earnest.toml").write_text("not = [valid")
