@@ -81,7 +81,7 @@ def _planted_check(console: Console, store: SqlStore, planted: list[dict[str, ob
 
 def _actions(console: Console, store: SqlStore) -> None:
     acts = store.read("corporate_actions", order_by=["ex_date", "symbol"])
-    splits = acts.filter(pl.col("action_type").is_in(["split", "bonus"]))
+    splits = acts.filter(pl.col("action_type").is_in(["split", "bonus", "split_bonus", "consolidation"]))
     if splits.is_empty():
         console.print("no splits or bonuses in the data")
         return
