@@ -300,9 +300,9 @@ def results_calendar(
             if r_t is None or f_t is None or not list_t[i] < r_t < delist_t[i]:
                 continue
             rows.append((i, q, local.astimezone(UTC), _TIMINGS[kind[i]], r_t, f_t, float(z[i])))
-    schema = {
-        "idx": pl.Int64, "period_end": pl.Date, "announced_at": pl.Datetime("us", "UTC"), "timing": pl.Utf8,
-        "reaction_t": pl.Int64, "tradable_t": pl.Int64, "surprise_z": pl.Float64,
+    schema: dict[str, pl.DataType] = {
+        "idx": pl.Int64(), "period_end": pl.Date(), "announced_at": pl.Datetime("us", "UTC"), "timing": pl.Utf8(),
+        "reaction_t": pl.Int64(), "tradable_t": pl.Int64(), "surprise_z": pl.Float64(),
     }  # fmt: skip
     return pl.DataFrame(rows, schema=schema, orient="row").sort("reaction_t", "idx")
 
