@@ -127,7 +127,7 @@ def pandas_run(paths: list[Path], db: Path) -> int:
     )
     stored = 0
     for path in paths:
-        df = pd.read_csv(path, index_col=False)
+        df = pd.read_csv(path, index_col=False, keep_default_na=False)
         df = df.loc[:, [c for c in df.columns if not str(c).startswith("Unnamed")]]
         good, seen = [], set()
         for _, row in df.iterrows():

@@ -178,16 +178,30 @@ def share_actions(
                 purpose = split_purpose(fv_from, fv_to, k) if recorded else ""
             rows.append(
                 {
-                    "idx": i, "ex_t": ex_t, "action_type": kind, "ratio_old": float(old),
-                    "ratio_new": float(ratio_new), "price_factor": old / ratio_new, "fv_from": float(fv_from),
-                    "fv_to": float(fv_to), "purpose": purpose, "recorded": recorded,
+                    "idx": i,
+                    "ex_t": ex_t,
+                    "action_type": kind,
+                    "ratio_old": float(old),
+                    "ratio_new": float(ratio_new),
+                    "price_factor": old / ratio_new,
+                    "fv_from": float(fv_from),
+                    "fv_to": float(fv_to),
+                    "purpose": purpose,
+                    "recorded": recorded,
                 }
-            )  # fmt: skip
+            )
     schema = {
-        "idx": pl.Int64, "ex_t": pl.Int64, "action_type": pl.Utf8, "ratio_old": pl.Float64,
-        "ratio_new": pl.Float64, "price_factor": pl.Float64, "fv_from": pl.Float64, "fv_to": pl.Float64,
-        "purpose": pl.Utf8, "recorded": pl.Boolean,
-    }  # fmt: skip
+        "idx": pl.Int64,
+        "ex_t": pl.Int64,
+        "action_type": pl.Utf8,
+        "ratio_old": pl.Float64,
+        "ratio_new": pl.Float64,
+        "price_factor": pl.Float64,
+        "fv_from": pl.Float64,
+        "fv_to": pl.Float64,
+        "purpose": pl.Utf8,
+        "recorded": pl.Boolean,
+    }
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -232,8 +246,9 @@ def band_schedule(
 ) -> np.ndarray:
     """The price band in percent of each company on each session, shape ``(T, N)``; NaN means
     "No Band" (the ``no_band`` largest companies). Bands change only on the sessions in
-    ``band_t`` (the dates of the band files, starting with session 0), by one step (20 <-> 10 <-> 5 <-> 2), for about 2%
-    of companies each time, as NSE revises bands after surveillance reviews."""
+    ``band_t`` (the dates of the band files, starting with session 0), by one step
+    (20 <-> 10 <-> 5 <-> 2), for about 2%
+    of companies each time (at least one), as NSE revises bands after surveillance reviews."""
     rng = stream(seed, "bands")
     levels = np.array(BANDS_PCT)
     start = rng.choice(np.arange(len(levels)), size=n, p=[0.03, 0.11, 0.14, 0.72])
@@ -242,10 +257,15 @@ def band_schedule(
     out = np.empty((n_sessions, n))
     level = start.copy()
     edges = [*band_t, n_sessions]
+    top = len(levels) - 1
     for k, t0 in enumerate(band_t):
         if k > 0:
             move = rng.random(n) < 0.02
-            level = np.where(move, np.clip(level + rng.choice([-1, 1], size=n), 0, len(levels) - 1), level)
+            if not move[no_band:].any():  # every band file differs from the one before
+                move[int(rng.integers(no_band, n))] = True
+            step = rng.choice([-1, 1], size=n)
+            step = np.where((level + step < 0) | (level + step > top), -step, step)
+            level = np.where(move, level + step, level)
         out[t0 : edges[k + 1]] = levels[level]
     out[:, :no_band] = np.nan
     return out
@@ -301,9 +321,14 @@ def results_calendar(
                 continue
             rows.append((i, q, local.astimezone(UTC), _TIMINGS[kind[i]], r_t, f_t, float(z[i])))
     schema: dict[str, pl.DataType] = {
-        "idx": pl.Int64(), "period_end": pl.Date(), "announced_at": pl.Datetime("us", "UTC"), "timing": pl.Utf8(),
-        "reaction_t": pl.Int64(), "tradable_t": pl.Int64(), "surprise_z": pl.Float64(),
-    }  # fmt: skip
+        "idx": pl.Int64(),
+        "period_end": pl.Date(),
+        "announced_at": pl.Datetime("us", "UTC"),
+        "timing": pl.Utf8(),
+        "reaction_t": pl.Int64(),
+        "tradable_t": pl.Int64(),
+        "surprise_z": pl.Float64(),
+    }
     return pl.DataFrame(rows, schema=schema, orient="row").sort("reaction_t", "idx")
 
 

@@ -127,9 +127,14 @@ def _bars(b: Built, names: _Names) -> pl.DataFrame:
     t_idx, i_idx = np.nonzero(b.alive)
     at = (t_idx, i_idx)
     paise = {
-        "open": b.intra.open, "high": b.intra.high, "low": b.intra.low, "close": b.paths.close,
-        "last": b.intra.last, "prev_close": b.paths.base, "avg_price": b.intra.avg,
-    }  # fmt: skip
+        "open": b.intra.open,
+        "high": b.intra.high,
+        "low": b.intra.low,
+        "close": b.paths.close,
+        "last": b.intra.last,
+        "prev_close": b.paths.base,
+        "avg_price": b.intra.avg,
+    }
     cols: dict[str, Any] = {"t": t_idx.astype(np.int64), "idx": i_idx.astype(np.int64)}
     cols.update({k: v[at] / 100.0 for k, v in paise.items()})
     cols["volume"] = b.acts.volume[at]
@@ -206,41 +211,46 @@ def _index_specs(b: Built) -> list[IndexSpec]:
     return specs
 
 
-def _actions(b: Built, names: _Names) -> pl.DataFrame:
-    cal = nse_calendar()
+def _action_plan(b: Built) -> pl.DataFrame:
+    """Splits, bonuses and dividends as (company, ex session) rows, only while the company trades."""
+    purposes = [
+        events.dividend_purpose(a, interim=i) for a, i in b.divs.select("amount", "interim").iter_rows()
+    ]
+    none = pl.lit(None, pl.Float64)
     divs = b.divs.select(
-        "idx", "ex_t", pl.lit("dividend").alias("action_type"), pl.lit(None, pl.Float64).alias("ratio_old"),
-        pl.lit(None, pl.Float64).alias("ratio_new"), pl.lit(1.0).alias("price_factor"), "amount",
-        pl.Series("purpose", [events.dividend_purpose(a, interim=i) for a, i in b.divs.select("amount", "interim").iter_rows()], dtype=pl.Utf8),
-        pl.lit(True).alias("recorded"),
+        "idx", "ex_t", pl.lit("dividend").alias("action_type"), none.alias("ratio_old"),
+        none.alias("ratio_new"), pl.lit(1.0).alias("price_factor"), "amount",
+        pl.Series("purpose", purposes, dtype=pl.Utf8), pl.lit(True).alias("recorded"),
     )  # fmt: skip
     share = b.share.select(
-        "idx", "ex_t", "action_type", "ratio_old", "ratio_new", "price_factor",
-        pl.lit(None, pl.Float64).alias("amount"), "purpose", "recorded",
+        "idx", "ex_t", "action_type", "ratio_old", "ratio_new", "price_factor", none.alias("amount"),
+        "purpose", "recorded",
     )  # fmt: skip
     plan = pl.concat([share, divs])
-    plan = plan.filter(
+    return plan.filter(
         pl.Series(b.alive[plan.get_column("ex_t").to_numpy(), plan.get_column("idx").to_numpy()])
     )
+
+
+def _actions(b: Built, names: _Names) -> pl.DataFrame:
+    """The action plan with dates, the symbol and short name in force when the ``bc`` file names it."""
+    cal = nse_calendar()
+    plan = _action_plan(b)
     rows = []
     for i, t in plan.select("idx", "ex_t").iter_rows():
         bc_t = max(t - b.cfg.bc_lead, 0)
         ex = b.sessions[t]
-        rows.append(
-            (names.symbol_at(i, bc_t), ex, events.record_date(ex, cal), b.sessions[bc_t], short_name(names.name_at(i, bc_t)))
-        )  # fmt: skip
-    extra = pl.DataFrame(
-        rows,
-        schema={
-            "symbol": pl.Utf8,
-            "ex_date": pl.Date,
-            "record_date": pl.Date,
-            "bc_date": pl.Date,
-            "security": pl.Utf8,
-        },
-        orient="row",
-    )
-    ident = b.universe.select("idx", "isin", pl.Series("series", np.where(b.is_eq, "EQ", "BE")))
+        name = short_name(names.name_at(i, bc_t))
+        rows.append((names.symbol_at(i, bc_t), ex, events.record_date(ex, cal), b.sessions[bc_t], name))
+    dates = {
+        "symbol": pl.Utf8,
+        "ex_date": pl.Date,
+        "record_date": pl.Date,
+        "bc_date": pl.Date,
+        "security": pl.Utf8,
+    }
+    extra = pl.DataFrame(rows, schema=dates, orient="row")
+    ident = b.universe.select("idx", "isin", "series")
     return (
         pl.concat([plan, extra], how="horizontal")
         .join(ident, on="idx", how="left")
@@ -272,13 +282,23 @@ def _bands(b: Built, names: _Names) -> pl.DataFrame:
         for i in np.flatnonzero(b.alive[t]):
             pct = b.band[t, i]
             rows.append(
-                (b.sessions[t], names.symbol_at(int(i), t), str(series[i]), names.name_at(int(i), t).upper(),
-                 None if np.isnan(pct) else float(pct), "-")
-            )  # fmt: skip
+                (
+                    b.sessions[t],
+                    names.symbol_at(int(i), t),
+                    str(series[i]),
+                    names.name_at(int(i), t).upper(),
+                    None if np.isnan(pct) else float(pct),
+                    "-",
+                )
+            )
     schema = {
-        "effective_date": pl.Date, "symbol": pl.Utf8, "series": pl.Utf8, "name": pl.Utf8,
-        "band_pct": pl.Float64, "remarks": pl.Utf8,
-    }  # fmt: skip
+        "effective_date": pl.Date,
+        "symbol": pl.Utf8,
+        "series": pl.Utf8,
+        "name": pl.Utf8,
+        "band_pct": pl.Float64,
+        "remarks": pl.Utf8,
+    }
     return pl.DataFrame(rows, schema=schema, orient="row").sort("effective_date", "symbol", "series")
 
 

@@ -37,15 +37,18 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from earnest.core import schemas
-from earnest.core.calendar import eod_known_utc, nse_calendar
+from earnest.core.calendar import nse_calendar
 from earnest.core.errors import ConfigError
-from earnest.simulate import events, naming
+from earnest.simulate import events
 from earnest.simulate.frames import Built, assemble
 from earnest.simulate.paths import (
+    Activity,
     ActivityInputs,
     FactorModel,
+    Factors,
+    Intraday,
     PathInputs,
+    Paths,
     activity,
     factor_returns,
     intraday,
@@ -191,7 +194,8 @@ def _sessions(cfg: SimConfig) -> list[dt.date]:
     sessions = cal.sessions_between(cfg.start, cfg.end)
     if len(sessions) < _MIN_SESSIONS:
         raise ConfigError(
-            f"{cfg.start} to {cfg.end} holds {len(sessions)} NSE sessions; the simulation needs {_MIN_SESSIONS}",
+            f"{cfg.start} to {cfg.end} holds {len(sessions)} NSE sessions; "
+            f"the simulation needs {_MIN_SESSIONS}",
             remedy="choose a longer period",
             field="end",
         )
@@ -254,22 +258,49 @@ def _dividends(
     return plan.with_columns(pl.Series("amount", amount)), arr
 
 
-def simulate_market(config: SimConfig | None = None) -> SimMarket:
-    """Simulate a market; see the module docstring for what it contains."""
-    cfg = config or SimConfig()
-    sessions = _sessions(cfg)
+def _activity(
+    rng: np.random.Generator,
+    universe: pl.DataFrame,
+    paths: Paths,
+    intra: Intraday,
+    factors: Factors,
+    news: np.ndarray,
+) -> tuple[Activity, np.ndarray]:
+    """Volumes, trades and delivery; and whether each company's series is EQ (BE: no delivery)."""
+    n = universe.height
+    is_eq = universe.get_column("series").to_numpy() == "EQ"
+    mcap = universe.get_column("mcap_cr").to_numpy()
+    act_in = ActivityInputs(
+        turnover_rs=mcap * 1e7 * np.exp(rng.normal(np.log(0.002), 0.5, size=n)),
+        ticket_rs=np.exp(rng.normal(np.log(25_000), 0.35, size=n)),
+        delivery_share=rng.uniform(0.25, 0.65, size=n),
+        has_delivery=is_eq,
+        shock=factors.shock,
+        news=news,
+        locked=(paths.close >= paths.up) | (paths.close <= paths.lo),
+    )
+    return activity(rng, intra.avg, act_in), is_eq
+
+
+def _simulate(cfg: SimConfig, sessions: list[dt.date]) -> Built:
+    """Every array of the simulation, in dependency order (each part with its own random stream)."""
     big_t, n, seed = len(sessions), cfg.n_companies, cfg.seed
-    universe = build_universe(seed, n, as_of=sessions[0])
     roles = events.assign_roles(seed, n, cfg.counts(), n_no_band=cfg.no_band)
+    universe = build_universe(seed, n, as_of=sessions[0]).with_columns(
+        pl.when(pl.col("idx").is_in(list(roles.be)))
+        .then(pl.lit("BE"))
+        .otherwise(pl.lit("EQ"))
+        .alias("series")
+    )
     list_t, delist_t, renames = events.lifecycle(seed, n, big_t, roles)
     t_grid = np.arange(big_t)[:, None]
     alive = (t_grid >= list_t[None, :]) & (t_grid < delist_t[None, :])
     band_t = list(range(0, big_t, cfg.band_every))
     band = events.band_schedule(seed, n, band_t, big_t, no_band=cfg.no_band, be=roles.be)
+    quiet = np.where(np.isnan(band), 100.0, band).min(axis=0) / 100 * 0.45
     sectors = universe.get_column("sector").to_numpy()
-    quiet = np.where(np.isnan(band), 100.0, band).min(axis=0)
     factors = factor_returns(
-        stream(seed, "returns"), big_t, sectors, np.linspace(0, 1, n), cfg.model, max_sigma=quiet / 100 * 0.45
+        stream(seed, "returns"), big_t, sectors, np.linspace(0, 1, n), cfg.model, max_sigma=quiet
     )
     results = events.results_calendar(seed, sessions, nse_calendar(), list_t, delist_t)
     extra, news, gap, results = _results_news(cfg, results, factors.sigma, (big_t, n))
@@ -289,26 +320,19 @@ def simulate_market(config: SimConfig | None = None) -> SimMarket:
     gain = np.clip(rng.normal(0.08, 0.1, size=n), -0.18, 0.18)
     paths = price_paths(PathInputs(start, logret, factor, div_paise, band, alive, first, gain))
     intra = intraday(rng, paths, factors.sigma, gap)
-    is_eq = np.ones(n, dtype=bool)
-    is_eq[list(roles.be)] = False
-    mcap = universe.get_column("mcap_cr").to_numpy()
-    act_in = ActivityInputs(
-        turnover_rs=mcap * 1e7 * np.exp(rng.normal(np.log(0.002), 0.5, size=n)),
-        ticket_rs=np.exp(rng.normal(np.log(25_000), 0.35, size=n)),
-        delivery_share=rng.uniform(0.25, 0.65, size=n),
-        has_delivery=is_eq,
-        shock=factors.shock,
-        news=news,
-        locked=(paths.close >= paths.up) | (paths.close <= paths.lo),
-    )
-    acts = activity(rng, intra.avg, act_in)
-    built = assemble(
-        Built(
-            cfg=cfg, sessions=sessions, universe=universe, roles=roles, list_t=list_t, delist_t=delist_t,
-            renames=renames, alive=alive, band=band, band_t=band_t, paths=paths, intra=intra, acts=acts,
-            market_sigma=factors.market_sigma, share=share, divs=divs, results=results, is_eq=is_eq,
-        )
+    acts, is_eq = _activity(rng, universe, paths, intra, factors, news)
+    return Built(
+        cfg=cfg, sessions=sessions, universe=universe, roles=roles, list_t=list_t, delist_t=delist_t,
+        renames=renames, alive=alive, band=band, band_t=band_t, paths=paths, intra=intra, acts=acts,
+        market_sigma=factors.market_sigma, share=share, divs=divs, results=results, is_eq=is_eq,
     )  # fmt: skip
+
+
+def simulate_market(config: SimConfig | None = None) -> SimMarket:
+    """Simulate a market; see the module docstring for what it contains."""
+    cfg = config or SimConfig()
+    sessions = _sessions(cfg)
+    built = assemble(_simulate(cfg, sessions))
     planted = plant_errors(cfg, built.bars) if cfg.plant_errors else ()
     return SimMarket(
         config=cfg,
@@ -331,14 +355,4 @@ def write_market(market: SimMarket, folder: Path) -> list[Path]:
     return write(market, folder)
 
 
-__all__ = [
-    "UDIFF_FROM",
-    "PlantedError",
-    "SimConfig",
-    "SimMarket",
-    "eod_known_utc",
-    "naming",
-    "schemas",
-    "simulate_market",
-    "write_market",
-]
+__all__ = ["UDIFF_FROM", "PlantedError", "SimConfig", "SimMarket", "simulate_market", "write_market"]

@@ -106,10 +106,18 @@ def plant_errors(cfg: SimConfig, bars: pl.DataFrame) -> tuple[PlantedError, ...]
         line = int(row["pos"]) + 2 + (1 if rule == DUPLICATE else 0)
         out.append(
             PlantedError(
-                file=price_file(kind, day), line=line, rule=rule, field=field, kind=kind, date=day,
-                symbol=str(row["symbol"]), series=str(row["series"]), value=value, detail=detail,
+                file=price_file(kind, day),
+                line=line,
+                rule=rule,
+                field=field,
+                kind=kind,
+                date=day,
+                symbol=str(row["symbol"]),
+                series=str(row["series"]),
+                value=value,
+                detail=detail,
             )
-        )  # fmt: skip
+        )
     return tuple(out)
 
 

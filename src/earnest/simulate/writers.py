@@ -35,25 +35,27 @@ from earnest.simulate.planting import PlantedError, apply_errors
 if TYPE_CHECKING:
     from earnest.simulate.market import SimMarket
 
-# fmt: off
-LEGACY_HEADER = "SYMBOL,SERIES,OPEN,HIGH,LOW,CLOSE,LAST,PREVCLOSE,TOTTRDQTY,TOTTRDVAL,TIMESTAMP,TOTALTRADES,ISIN,"
+LEGACY_HEADER = (
+    "SYMBOL,SERIES,OPEN,HIGH,LOW,CLOSE,LAST,PREVCLOSE,TOTTRDQTY,TOTTRDVAL,TIMESTAMP,TOTALTRADES,ISIN,"
+)
 UDIFF_HEADER = (
     "TradDt,BizDt,Sgmt,Src,FinInstrmTp,FinInstrmId,ISIN,TckrSymb,SctySrs,XpryDt,FininstrmActlXpryDt,StrkPric,"
     "OptnTp,FinInstrmNm,OpnPric,HghPric,LwPric,ClsPric,LastPric,PrvsClsgPric,UndrlygPric,SttlmPric,OpnIntrst,"
     "ChngInOpnIntrst,TtlTradgVol,TtlTrfVal,TtlNbOfTxsExctd,SsnId,NewBrdLotQty,Rmks,Rsvd1,Rsvd2,Rsvd3,Rsvd4"
 )
 FULL_HEADER = (
-    "SYMBOL, SERIES, DATE1, PREV_CLOSE, OPEN_PRICE, HIGH_PRICE, LOW_PRICE, LAST_PRICE, CLOSE_PRICE, AVG_PRICE, "
-    "TTL_TRD_QNTY, TURNOVER_LACS, NO_OF_TRADES, DELIV_QTY, DELIV_PER"
+    "SYMBOL, SERIES, DATE1, PREV_CLOSE, OPEN_PRICE, HIGH_PRICE, LOW_PRICE, LAST_PRICE, CLOSE_PRICE, "
+    "AVG_PRICE, TTL_TRD_QNTY, TURNOVER_LACS, NO_OF_TRADES, DELIV_QTY, DELIV_PER"
 )
 INDEX_HEADER = (
-    "Index Name,Index Date,Open Index Value,High Index Value,Low Index Value,Closing Index Value,Points Change,"
-    "Change(%),Volume,Turnover (Rs. Cr.),P/E,P/B,Div Yield"
+    "Index Name,Index Date,Open Index Value,High Index Value,Low Index Value,Closing Index Value,"
+    "Points Change,Change(%),Volume,Turnover (Rs. Cr.),P/E,P/B,Div Yield"
 )
 BANDS_HEADER = "Symbol,Series,Security Name,Band,Remarks"
 ACTIONS_HEADER = "SERIES,SYMBOL,SECURITY,RECORD_DT,BC_STRT_DT,BC_END_DT,EX_DT,ND_STRT_DT,ND_END_DT,PURPOSE"
-EQUITY_HEADER = "SYMBOL,NAME OF COMPANY, SERIES, DATE OF LISTING, PAID UP VALUE, MARKET LOT, ISIN NUMBER, FACE VALUE"
-# fmt: on
+EQUITY_HEADER = (
+    "SYMBOL,NAME OF COMPANY, SERIES, DATE OF LISTING, PAID UP VALUE, MARKET LOT, ISIN NUMBER, FACE VALUE"
+)
 
 _LEGACY_ZIP_TIME = (17, 33, 22)
 _UDIFF_ZIP_TIME = (18, 34, 2)
@@ -104,10 +106,17 @@ def _date(col: str, fmt: str, *, upper: bool = False) -> pl.Expr:
 def legacy_lines(rows: pl.DataFrame) -> pl.Series:
     """Rows (``bars`` columns) as legacy CM bhavcopy lines."""
     parts = [
-        pl.col("symbol"), pl.col("series"), *[shortest(c) for c in ("open", "high", "low", "close", "last")],
-        shortest("prev_close"), _int("volume"), shortest("turnover"), _date("date", "%d-%b-%Y", upper=True),
-        _int("trades"), pl.col("isin"), pl.lit(""),
-    ]  # fmt: skip
+        pl.col("symbol"),
+        pl.col("series"),
+        *[shortest(c) for c in ("open", "high", "low", "close", "last")],
+        shortest("prev_close"),
+        _int("volume"),
+        shortest("turnover"),
+        _date("date", "%d-%b-%Y", upper=True),
+        _int("trades"),
+        pl.col("isin"),
+        pl.lit(""),
+    ]
     return rows.select(pl.concat_str(parts, separator=",").alias("line")).to_series()
 
 
@@ -116,12 +125,36 @@ def udiff_lines(rows: pl.DataFrame) -> pl.Series:
     iso = _date("date", "%Y-%m-%d")
     empty = pl.lit("")
     parts = [
-        iso, iso, pl.lit("CM"), pl.lit("NSE"), pl.lit("STK"), _int("fin_instrm_id"), pl.col("isin"),
-        pl.col("symbol"), pl.col("series"), empty, empty, empty, empty, pl.col("nse_name"),
-        *[fixed(c) for c in ("open", "high", "low", "close", "last", "prev_close")], empty, fixed("close"),
-        empty, empty, _int("volume"), fixed("turnover"), _int("trades"), pl.lit("F1"), pl.lit("1"),
-        empty, empty, empty, empty, empty,
-    ]  # fmt: skip
+        iso,
+        iso,
+        pl.lit("CM"),
+        pl.lit("NSE"),
+        pl.lit("STK"),
+        _int("fin_instrm_id"),
+        pl.col("isin"),
+        pl.col("symbol"),
+        pl.col("series"),
+        empty,
+        empty,
+        empty,
+        empty,
+        pl.col("nse_name"),
+        *[fixed(c) for c in ("open", "high", "low", "close", "last", "prev_close")],
+        empty,
+        fixed("close"),
+        empty,
+        empty,
+        _int("volume"),
+        fixed("turnover"),
+        _int("trades"),
+        pl.lit("F1"),
+        pl.lit("1"),
+        empty,
+        empty,
+        empty,
+        empty,
+        empty,
+    ]
     return rows.select(pl.concat_str(parts, separator=",").alias("line")).to_series()
 
 
@@ -130,12 +163,17 @@ def full_lines(rows: pl.DataFrame) -> pl.Series:
     has = pl.col("delivery_qty").is_not_null()
     per = pl.col("delivery_qty") * 100.0 / pl.col("volume")
     parts = [
-        pl.col("symbol"), pl.col("series"), _date("date", "%d-%b-%Y"), fixed("prev_close"),
-        *[fixed(c) for c in ("open", "high", "low", "last", "close", "avg_price")], _int("volume"),
-        fixed(pl.col("turnover") / 1e5), _int("trades"),
+        pl.col("symbol"),
+        pl.col("series"),
+        _date("date", "%d-%b-%Y"),
+        fixed("prev_close"),
+        *[fixed(c) for c in ("open", "high", "low", "last", "close", "avg_price")],
+        _int("volume"),
+        fixed(pl.col("turnover") / 1e5),
+        _int("trades"),
         pl.when(has).then(_int("delivery_qty")).otherwise(pl.lit("-")),
         pl.when(has).then(fixed(per)).otherwise(pl.lit("-")),
-    ]  # fmt: skip
+    ]
     return rows.select(pl.concat_str(parts, separator=", ").alias("line")).to_series()
 
 
@@ -149,10 +187,17 @@ def index_lines(rows: pl.DataFrame) -> pl.Series:
     points = pl.col("close") - pl.col("prev_close")
     pct = (pl.col("close") / pl.col("prev_close") - 1.0) * 100.0
     parts = [
-        pl.col("index_name"), _date("date", "%d-%m-%Y"), *[num(c, 4) for c in ("open", "high", "low", "close")],
-        num(points), num(pct), _int("volume").fill_null(dash), num("turnover_cr"), num("pe"), num("pb"),
+        pl.col("index_name"),
+        _date("date", "%d-%m-%Y"),
+        *[num(c, 4) for c in ("open", "high", "low", "close")],
+        num(points),
+        num(pct),
+        _int("volume").fill_null(dash),
+        num("turnover_cr"),
+        num("pe"),
+        num("pb"),
         num("div_yield"),
-    ]  # fmt: skip
+    ]
     return rows.select(pl.concat_str(parts, separator=",").alias("line")).to_series()
 
 
@@ -168,9 +213,17 @@ def action_lines(rows: pl.DataFrame) -> pl.Series:
     """Corporate actions as PR-bundle ``bc`` lines (ISO dates, book closure and no-delivery empty)."""
     empty = pl.lit("")
     parts = [
-        pl.col("series"), pl.col("symbol"), pl.col("security"), _date("record_date", "%Y-%m-%d"), empty,
-        empty, _date("ex_date", "%Y-%m-%d"), empty, empty, pl.col("purpose"),
-    ]  # fmt: skip
+        pl.col("series"),
+        pl.col("symbol"),
+        pl.col("security"),
+        _date("record_date", "%Y-%m-%d"),
+        empty,
+        empty,
+        _date("ex_date", "%Y-%m-%d"),
+        empty,
+        empty,
+        pl.col("purpose"),
+    ]
     return rows.select(pl.concat_str(parts, separator=",").alias("line")).to_series()
 
 
@@ -271,18 +324,29 @@ def _write_masters(market: SimMarket, folder: Path) -> list[Path]:
     equity = listed.select(
         pl.concat_str(
             [
-                pl.col("symbol"), pl.col("name"), pl.col("series"), _date("listing_date", "%d-%b-%Y", upper=True),
-                shortest("face_value"), pl.lit("1"), pl.col("isin"), shortest("face_value"),
+                pl.col("symbol"),
+                pl.col("name"),
+                pl.col("series"),
+                _date("listing_date", "%d-%b-%Y", upper=True),
+                shortest("face_value"),
+                pl.lit("1"),
+                pl.col("isin"),
+                shortest("face_value"),
             ],
             separator=",",
         )
-    ).to_series()  # fmt: skip
+    ).to_series()
     changes = market.symbol_changes.select(
         pl.concat_str(
-            [pl.col("company_name"), pl.col("old_symbol"), pl.col("new_symbol"), _date("change_date", "%d-%b-%Y", upper=True)],
+            [
+                pl.col("company_name"),
+                pl.col("old_symbol"),
+                pl.col("new_symbol"),
+                _date("change_date", "%d-%b-%Y", upper=True),
+            ],
             separator=",",
         )
-    ).to_series()  # fmt: skip
+    ).to_series()
     base = folder / naming.MASTERS_DIR
     base.mkdir(parents=True, exist_ok=True)
     (base / "EQUITY_L.csv").write_bytes(_text(EQUITY_HEADER, "\n".join(equity)))
@@ -311,18 +375,30 @@ def write_market(market: SimMarket, folder: Path) -> list[Path]:
         (folder / sub).mkdir(parents=True, exist_ok=True)
     out = _write_prices(market, folder)
     out += _write_daily(
-        market.index, folder / naming.INDICES_DIR, col="date", header=INDEX_HEADER, lines=index_lines,
+        market.index,
+        folder / naming.INDICES_DIR,
+        col="date",
+        header=INDEX_HEADER,
+        lines=index_lines,
         name=naming.index_csv,
-    )  # fmt: skip
+    )
     out += _write_daily(
-        _band_order(market.bands), folder / naming.BANDS_DIR, col="effective_date", header=BANDS_HEADER,
-        lines=band_lines, name=naming.bands_csv,
-    )  # fmt: skip
+        _band_order(market.bands),
+        folder / naming.BANDS_DIR,
+        col="effective_date",
+        header=BANDS_HEADER,
+        lines=band_lines,
+        name=naming.bands_csv,
+    )
     recorded = market.actions.filter(pl.col("recorded")).sort("bc_date", "symbol", "series", "ex_date")
     out += _write_daily(
-        recorded, folder / naming.ACTIONS_DIR, col="bc_date", header=ACTIONS_HEADER, lines=action_lines,
+        recorded,
+        folder / naming.ACTIONS_DIR,
+        col="bc_date",
+        header=ACTIONS_HEADER,
+        lines=action_lines,
         name=naming.actions_csv,
-    )  # fmt: skip
+    )
     out += _write_masters(market, folder)
     readme = folder / "README.txt"
     readme.write_text(_readme(market))
