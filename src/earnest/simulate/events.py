@@ -242,14 +242,16 @@ def dividend_plan(
 
 
 def band_schedule(
-    seed: int, n: int, band_t: list[int], n_sessions: int, *, no_band: int, be: tuple[int, ...]
+    seed: int, band_t: list[int], alive: np.ndarray, *, no_band: int, be: tuple[int, ...]
 ) -> np.ndarray:
     """The price band in percent of each company on each session, shape ``(T, N)``; NaN means
     "No Band" (the ``no_band`` largest companies). Bands change only on the sessions in
     ``band_t`` (the dates of the band files, starting with session 0), by one step
     (20 <-> 10 <-> 5 <-> 2), for about 2%
-    of companies each time (at least one), as NSE revises bands after surveillance reviews."""
+    of companies each time (at least one that trades, ``alive`` (T, N)), as NSE revises bands
+    after surveillance reviews."""
     rng = stream(seed, "bands")
+    n_sessions, n = alive.shape
     levels = np.array(BANDS_PCT)
     start = rng.choice(np.arange(len(levels)), size=n, p=[0.03, 0.11, 0.14, 0.72])
     be_idx = np.asarray(be, dtype=np.int64)
@@ -260,9 +262,10 @@ def band_schedule(
     top = len(levels) - 1
     for k, t0 in enumerate(band_t):
         if k > 0:
-            move = rng.random(n) < 0.02
-            if not move[no_band:].any():  # every band file differs from the one before
-                move[int(rng.integers(no_band, n))] = True
+            move = np.asarray(rng.random(size=n)) < 0.02
+            banded = np.flatnonzero(alive[t0] & (np.arange(n) >= no_band))
+            if banded.size and not move[banded].any():  # every band file differs from the one before
+                move[int(rng.choice(banded))] = True
             step = rng.choice([-1, 1], size=n)
             step = np.where((level + step < 0) | (level + step > top), -step, step)
             level = np.where(move, level + step, level)

@@ -31,6 +31,7 @@ Simplification: a real face-value split gives the shares a new ISIN; here the IS
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,8 @@ UDIFF_FROM = dt.date(2024, 7, 8)
 
 _MIN_COMPANIES = 40
 _MIN_SESSIONS = 40
+_MAX_GAP_DAYS = 10
+"""NSE never closes longer than this; a longer gap means the calendar lacks those sessions."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,13 @@ def _sessions(cfg: SimConfig) -> list[dt.date]:
             remedy="choose a longer period",
             field="end",
         )
+    holes = [(a, b) for a, b in itertools.pairwise(sessions) if (b - a).days > _MAX_GAP_DAYS]
+    if holes:
+        raise ConfigError(
+            f"the NSE calendar has no sessions between {holes[0][0]} and {holes[0][1]}",
+            remedy="choose a period the calendar covers, or upgrade nse-trading-calendar",
+            field="start",
+        )
     return sessions
 
 
@@ -296,7 +306,7 @@ def _simulate(cfg: SimConfig, sessions: list[dt.date]) -> Built:
     t_grid = np.arange(big_t)[:, None]
     alive = (t_grid >= list_t[None, :]) & (t_grid < delist_t[None, :])
     band_t = list(range(0, big_t, cfg.band_every))
-    band = events.band_schedule(seed, n, band_t, big_t, no_band=cfg.no_band, be=roles.be)
+    band = events.band_schedule(seed, band_t, alive, no_band=cfg.no_band, be=roles.be)
     quiet = np.where(np.isnan(band), 100.0, band).min(axis=0) / 100 * 0.45
     sectors = universe.get_column("sector").to_numpy()
     factors = factor_returns(

@@ -60,6 +60,8 @@ EQUITY_HEADER = (
 _LEGACY_ZIP_TIME = (17, 33, 22)
 _UDIFF_ZIP_TIME = (18, 34, 2)
 """Zip member timestamps: the evening of the session, as NSE's archives carry them."""
+_ZIP_LEVEL = 1
+"""Deflate level: the fastest; the archive's compression level is no part of NSE's format."""
 
 
 # ---- number and date formatting as Polars expressions ------------------------------------------
@@ -239,7 +241,7 @@ def _zip(path: Path, member: str, data: bytes, when: dt.date, clock: tuple[int, 
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
     with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr(info, data)
+        zf.writestr(info, data, compresslevel=_ZIP_LEVEL)
 
 
 def _bodies(frame: pl.DataFrame, col: str, lines: Callable[[pl.DataFrame], pl.Series]) -> dict[dt.date, str]:

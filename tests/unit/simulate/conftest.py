@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
+from sim_configs import SMALL
 
 from earnest.simulate import SimConfig, SimMarket, simulate_market, write_market
-
-SMALL = SimConfig(seed=11, n_symbols=60, start=dt.date(2024, 1, 1), end=dt.date(2024, 12, 31))
-"""60 companies over 2024: crosses the 2024-07-08 switch from legacy to UDiFF bhavcopies."""
 
 
 @pytest.fixture(scope="session")
