@@ -2,15 +2,19 @@
 
 Sessions come from NSE's own trading-day list as shipped in the PyPI package
 ``nse-trading-calendar`` (1990 to the end of the year it was built for, including special
-Saturday and Muhurat sessions). Past its last date NSE has not published holidays yet, so the
-calendar projects weekdays and says so (:attr:`TradingCalendar.projected_after`); upgrade the
-package when NSE publishes the next year's list. Session times are NSE's continuous session,
+Saturday and Muhurat sessions). That list has holes where its data is missing (April to December
+2025 in version 0.1.6): a stretch of more than :data:`MAX_HOLIDAY_GAP_DAYS` days without a session
+after 2000 is filled from ``exchange_calendars``' XBOM calendar (BSE and NSE share their holiday
+list; XBOM lacks only NSE's special sessions), and so are the dates after the list's end while
+XBOM knows them. Past both, NSE has not published holidays yet, so the calendar projects weekdays
+and says so (:attr:`TradingCalendar.projected_after`). Session times are NSE's continuous session,
 09:15 to 15:30 IST.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from enum import StrEnum
@@ -69,6 +73,37 @@ def _nse_days() -> list[dt.date]:
     return sorted(set(days))
 
 
+MAX_HOLIDAY_GAP_DAYS = 10
+"""NSE has never been closed this long since 2000; a longer hole in the shipped list is missing data."""
+
+
+@lru_cache(maxsize=1)
+def _xbom_sessions() -> tuple[dt.date, ...]:
+    """Every XBOM session from 2000 to the last year exchange_calendars records holidays for."""
+    import exchange_calendars as xc
+
+    return tuple(d.date() for d in xc.get_calendar("XBOM", start="2000-01-03").sessions)
+
+
+def _xbom_days(after: dt.date, until: dt.date) -> list[dt.date]:
+    """XBOM sessions in (after, until]."""
+    xbom = _xbom_sessions()
+    return list(xbom[bisect_right(xbom, after) : bisect_right(xbom, until)])
+
+
+def _fill_holes(days: list[dt.date]) -> tuple[list[dt.date], list[tuple[dt.date, dt.date]]]:
+    """Fill implausibly long gaps of the shipped list with XBOM sessions; returns the filled ranges."""
+    filled: list[tuple[dt.date, dt.date]] = []
+    extra: list[dt.date] = []
+    for a, b in itertools.pairwise(days):
+        if a.year >= 2000 and (b - a).days > MAX_HOLIDAY_GAP_DAYS:
+            got = [d for d in _xbom_days(a, b) if d < b]
+            if got:
+                extra.extend(got)
+                filled.append((got[0], got[-1]))
+    return sorted(set(days) | set(extra)), filled
+
+
 def _weekdays(after: dt.date, until: dt.date) -> list[dt.date]:
     out = []
     day = after + dt.timedelta(days=1)
@@ -82,13 +117,21 @@ def _weekdays(after: dt.date, until: dt.date) -> list[dt.date]:
 class TradingCalendar:
     """Sorted NSE session dates with lookup helpers. Build one with :func:`nse_calendar`."""
 
-    def __init__(self, sessions: list[dt.date], *, projected_after: dt.date | None = None) -> None:
+    def __init__(
+        self,
+        sessions: list[dt.date],
+        *,
+        projected_after: dt.date | None = None,
+        filled: list[tuple[dt.date, dt.date]] | None = None,
+    ) -> None:
         if not sessions:
             raise ValueError("a calendar needs at least one session")
         self._days = sorted(set(sessions))
         self._set = frozenset(self._days)
         self.projected_after = projected_after
         """Sessions after this date are projected weekdays, not exchange-published sessions."""
+        self.filled = list(filled or [])
+        """Date ranges taken from XBOM because the shipped NSE list had no sessions there."""
 
     @property
     def first(self) -> dt.date:
@@ -167,11 +210,12 @@ def eod_known_utc(day: dt.date) -> dt.datetime:
 @lru_cache(maxsize=1)
 def nse_calendar(extend_to: dt.date | None = None) -> TradingCalendar:
     """The NSE calendar; after the shipped list, weekdays are projected up to ``extend_to``."""
-    days = _nse_days()
+    days, filled = _fill_holes(_nse_days())
+    days.extend(_xbom_days(days[-1], extend_to or dt.date(dt.date.today().year + 2, 12, 31)))
     known_until = days[-1]
     horizon = extend_to or dt.date(dt.date.today().year + 2, 12, 31)
     days.extend(_weekdays(known_until, horizon))
-    return TradingCalendar(days, projected_after=known_until)
+    return TradingCalendar(days, projected_after=known_until, filled=filled)
 
 
 __all__ = [

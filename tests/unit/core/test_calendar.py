@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 from hypothesis import given
@@ -98,3 +99,14 @@ def test_first_tradable_never_before_knowledge(when: dt.datetime, rule: Intraday
 def test_empty_calendar_refused() -> None:
     with pytest.raises(ValueError, match="at least one session"):
         TradingCalendar([])
+
+
+def test_hole_in_shipped_list_is_filled_from_xbom() -> None:
+    # nse-trading-calendar 0.1.6 has no sessions from 2025-04-07 to 2025-12-31
+    assert CAL.is_session(dt.date(2025, 12, 16))  # a real sec_bhavdata_full session
+    assert CAL.is_session(dt.date(2025, 7, 1))
+    assert not CAL.is_session(dt.date(2025, 8, 15))  # Independence Day
+    assert not CAL.is_session(dt.date(2025, 7, 5))  # Saturday
+    assert any(a <= dt.date(2025, 7, 1) <= b for a, b in CAL.filled)
+    days = CAL.sessions_between(dt.date(2000, 1, 1), dt.date(2026, 12, 31))
+    assert max((b - a).days for a, b in itertools.pairwise(days)) <= 10
