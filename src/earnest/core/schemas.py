@@ -207,32 +207,52 @@ def conform(frame: pl.DataFrame, schema: Schema, *, name: str = "frame") -> pl.D
 
     Raises :class:`SchemaDriftError` when a column cannot be cast without losing values.
     """
-    cols = []
+    present = [c for c in schema if c in frame.columns]
+    if not present:
+        return pl.DataFrame([pl.Series(c, [None] * frame.height, dtype=d) for c, d in schema.items()])
+    to_cast = [c for c in present if frame.schema[c] != schema[c]]
+    exprs = [
+        (pl.col(c).cast(d, strict=False) if c in to_cast else pl.col(c))
+        if c in frame.columns
+        else pl.lit(None, dtype=d).alias(c)
+        for c, d in schema.items()
+    ]
+    try:
+        out = frame.select(exprs)
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+        out = None
+    if out is not None and to_cast:
+        before = frame.select(pl.col(to_cast).null_count()).row(0)
+        after = out.select(pl.col(to_cast).null_count()).row(0)
+        if before != after:
+            out = None
+    if out is None:
+        _raise_drift(frame, schema, name)
+    assert out is not None
+    return out
+
+
+def _raise_drift(frame: pl.DataFrame, schema: Schema, name: str) -> None:
+    """Name the first column of ``frame`` that cannot become its ``schema`` type."""
     for col, dtype in schema.items():
-        if col in frame.columns:
-            src = frame.get_column(col)
-            if src.dtype == dtype:
-                cols.append(src)
-                continue
-            try:
-                cast = src.cast(dtype, strict=False)
-            except pl.exceptions.InvalidOperationError as exc:
-                raise SchemaDriftError(
-                    f"{name}: column {col!r} is {src.dtype}, cannot become {dtype}",
-                    remedy="this is a bug in the reader that produced the frame; please report it",
-                    field=col,
-                ) from exc
-            lost = int(cast.null_count() - src.null_count())
-            if lost:
-                raise SchemaDriftError(
-                    f"{name}: column {col!r} has {lost} value(s) that are not {dtype}",
-                    remedy="this is a bug in the reader that produced the frame; please report it",
-                    field=col,
-                )
-            cols.append(cast)
-        else:
-            cols.append(pl.Series(col, [None] * frame.height, dtype=dtype))
-    return pl.DataFrame(cols)
+        if col not in frame.columns:
+            continue
+        src = frame.get_column(col)
+        try:
+            cast = src.cast(dtype, strict=False)
+        except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
+            raise SchemaDriftError(
+                f"{name}: column {col!r} is {src.dtype}, cannot become {dtype}",
+                remedy="this is a bug in the reader that produced the frame; please report it",
+                field=col,
+            ) from exc
+        lost = int(cast.null_count() - src.null_count())
+        if lost:
+            raise SchemaDriftError(
+                f"{name}: column {col!r} has {lost} value(s) that are not {dtype}",
+                remedy="this is a bug in the reader that produced the frame; please report it",
+                field=col,
+            )
 
 
 RESULTS_LISTINGS: Schema = {

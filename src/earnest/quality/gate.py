@@ -213,8 +213,11 @@ class _Gated:
     findings: list[pl.DataFrame]
 
 
-def _gate_bars(parsed: ParsedFile, ctx: GateContext, settings: QualitySettings, now: dt.datetime) -> _Gated:
-    frame = parsed.frame
+def _check_bars(
+    frame: pl.DataFrame, ctx: GateContext, settings: QualitySettings
+) -> tuple[rules.Checked, pl.DataFrame]:
+    """Run the bar rules over ``frame``; returns the checked rows and the resolved rows dated up
+    to today (those that make instrument rows and findings)."""
     rows = resolve_lazy(frame, instruments=ctx.instruments, symbol_changes=ctx.symbol_changes)
     checks = list(rules.bar_checks(ctx.today))
     dates = _file_dates(frame, "date")
@@ -232,8 +235,13 @@ def _gate_bars(parsed: ParsedFile, ctx: GateContext, settings: QualitySettings, 
     seen = checked.rows
     if dates and dates[-1] > ctx.today:
         seen = seen.filter(pl.col("date") <= ctx.today)
+    return checked, seen
+
+
+def _gate_bars(parsed: ParsedFile, ctx: GateContext, settings: QualitySettings, now: dt.datetime) -> _Gated:
+    checked, seen = _check_bars(parsed.frame, ctx, settings)
     findings = [
-        session_findings(frame, ctx.calendar, source_file=parsed.name, now=now),
+        session_findings(parsed.frame, ctx.calendar, source_file=parsed.name, now=now),
         unresolved_findings(seen, source_file=parsed.name, found_at=now),
     ]
     tables = {"instruments": instrument_rows(seen, source=parsed.kind)}
@@ -282,10 +290,15 @@ def gate(
             file=parsed.name,
         )
     now = dt.datetime.now(dt.UTC)
-    schema = TABLES[parsed.target]
     gated = (
         _gate_bars(parsed, ctx, settings, now) if parsed.target == "bars" else _gate_simple(parsed, ctx, now)
     )
+    return _batch(parsed, gated, now, code_version)
+
+
+def _batch(parsed: ParsedFile, gated: _Gated, now: dt.datetime, code_version: str) -> IngestBatch:
+    """The file's batch from its gated rows; raises (a bug) if any row would be lost."""
+    schema = TABLES[parsed.target]
     output = schemas.conform(gated.good, schema, name=parsed.name)
     quarantine = pl.concat(
         [
@@ -314,4 +327,67 @@ def gate(
     )
 
 
-__all__ = ["BAND_LOOKBACK_DAYS", "GateContext", "gate", "load_context", "session_findings"]
+_FILE = "__file"
+
+
+def combined(parsed_files: Sequence[ParsedFile]) -> ParsedFile:
+    """Several equity-bars files as one, to load one :class:`GateContext` for all of them."""
+    first = parsed_files[0]
+    frame = pl.concat([p.frame for p in parsed_files], how="diagonal_relaxed")
+    return ParsedFile(
+        name=f"{first.name} and {len(parsed_files) - 1} more",
+        sha256=first.sha256,
+        kind=first.kind,
+        target=first.target,
+        rows_total=frame.height,
+        frame=frame,
+        rejects=schemas.empty(schemas.QUARANTINE),
+    )
+
+
+def gate_many(
+    parsed_files: Sequence[ParsedFile], ctx: GateContext, *, settings: QualitySettings, code_version: str
+) -> list[IngestBatch]:
+    """:func:`gate` for several equity-bars files of distinct sessions in one pass of the rules.
+
+    Same batches as gating the files one by one with a context loaded for all of them (``ctx``
+    from :func:`load_context` on :func:`combined`): no key can repeat across files of distinct
+    sessions, and each row's checks see only its own row, bands and stored rows. The instrument
+    rows for all files go with the first file's batch (they are merged, never counted).
+    """
+    if len(parsed_files) == 1 or any(p.target != "bars" for p in parsed_files):
+        return [gate(p, ctx, settings=settings, code_version=code_version) for p in parsed_files]
+    now = dt.datetime.now(dt.UTC)
+    frame = pl.concat(
+        [p.frame.with_columns(pl.lit(i, dtype=pl.Int32).alias(_FILE)) for i, p in enumerate(parsed_files)],
+        how="diagonal_relaxed",
+    )
+    checked, seen = _check_bars(frame, ctx, settings)
+    goods = checked.good.partition_by(_FILE, as_dict=True)
+    bads = checked.bad.partition_by(_FILE, as_dict=True) if checked.bad.height else {}
+    seens = seen.partition_by(_FILE, as_dict=True)
+    batches = []
+    for i, parsed in enumerate(parsed_files):
+        seen_i = seens.get((i,), seen.clear())
+        gated = _Gated(
+            goods.get((i,), checked.good.clear()),
+            bads.get((i,), checked.bad.clear()),
+            {"instruments": instrument_rows(seen, source=parsed.kind)} if i == 0 else {},
+            [
+                session_findings(parsed.frame, ctx.calendar, source_file=parsed.name, now=now),
+                unresolved_findings(seen_i, source_file=parsed.name, found_at=now),
+            ],
+        )
+        batches.append(_batch(parsed, gated, now, code_version))
+    return batches
+
+
+__all__ = [
+    "BAND_LOOKBACK_DAYS",
+    "GateContext",
+    "combined",
+    "gate",
+    "gate_many",
+    "load_context",
+    "session_findings",
+]

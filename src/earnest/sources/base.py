@@ -133,6 +133,10 @@ def split_csv(
         else:
             names, start = [], 0
         if names and len(set(names)) == len(names):
+            if header is None and "" in null_tokens:
+                table = _split_polars(text, lines, skip_lines, names, strip=strip, null_tokens=null_tokens)
+                if table is not None:
+                    return table
             return _split_fast(lines, start, names, strip=strip, null_tokens=null_tokens)
     return _split_slow(
         text, name=name, header=header, skip_lines=skip_lines, strip=strip, null_tokens=null_tokens
@@ -152,6 +156,45 @@ def _header_names(raw_header: Sequence[str]) -> list[str]:
     while names and names[-1] == "":
         names.pop()
     return names
+
+
+def _split_polars(
+    text: str,
+    lines: list[str],
+    skip_lines: int,
+    names: list[str],
+    *,
+    strip: bool,
+    null_tokens: frozenset[str],
+) -> RawTable | None:
+    """Polars' CSV reader, for the common case of a rectangular file: every line has as many
+    commas as the header line and none is blank. Returns None when that does not hold (the
+    caller then splits line by line and reports each ragged or blank row)."""
+    n_lines = len(lines) - (1 if lines and lines[-1] == "" else 0)
+    commas = lines[skip_lines].count(",")
+    n_rows = n_lines - skip_lines - 1
+    if n_rows <= 0 or text.count(",") != commas * (n_lines - skip_lines) + _commas_before(lines, skip_lines):
+        return None
+    try:
+        raw = pl.read_csv(
+            text.encode(),
+            infer_schema=False,
+            quote_char=None,
+            skip_rows=skip_lines,
+            truncate_ragged_lines=False,
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    if raw.height != n_rows or raw.width < len(names):
+        return None
+    raw = raw.select(pl.nth(i).alias(n) for i, n in enumerate(names))
+    columns = _FrameColumns(raw, strip=strip, null_tokens=null_tokens)
+    first = skip_lines + 2
+    return RawTable(names, columns, list(range(first, first + n_rows)), [])
+
+
+def _commas_before(lines: list[str], skip_lines: int) -> int:
+    return sum(ln.count(",") for ln in lines[:skip_lines])
 
 
 def _split_fast(
@@ -287,43 +330,37 @@ def require_columns(table: RawTable, required: Sequence[str], *, name: str, kind
         )
 
 
-Parser = Callable[[pl.Series], pl.Series]
+Parser = Callable[[pl.Expr], pl.Expr]
+"""How to read one column: an expression over the cleaned string column (null where unreadable)."""
 
 
-def number(s: pl.Series) -> pl.Series:
-    direct = s.cast(pl.Float64, strict=False)
-    if direct.null_count() == s.null_count():  # the common case: no thousands separators
-        return direct
-    return s.str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
+def number(e: pl.Expr) -> pl.Expr:
+    """A decimal number; thousands separators (``1,234.5``) allowed."""
+    plain = e.cast(pl.Float64, strict=False)
+    return pl.coalesce(plain, e.str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False))
 
 
-def integer(s: pl.Series) -> pl.Series:
-    direct = s.cast(pl.Int64, strict=False)
-    if direct.null_count() == s.null_count():  # the common case: plain integers
-        return direct
-    f = s.str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
+def integer(e: pl.Expr) -> pl.Expr:
+    """A whole number; thousands separators and a zero fraction (``1,200.0``) allowed."""
+    f = e.str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
     whole = f.is_not_null() & (f == f.floor()) & (f.abs() < 9e18)
-    return pl.select(pl.when(whole).then(f).otherwise(None).cast(pl.Int64)).to_series()
+    return pl.coalesce(e.cast(pl.Int64, strict=False), pl.when(whole).then(f).otherwise(None).cast(pl.Int64))
 
 
-def text(s: pl.Series) -> pl.Series:
-    return s
+def text(e: pl.Expr) -> pl.Expr:
+    return e
 
 
-def upper_text(s: pl.Series) -> pl.Series:
-    return s.str.to_uppercase()
+def upper_text(e: pl.Expr) -> pl.Expr:
+    return e.str.to_uppercase()
 
 
 def date_parser(*formats: str) -> Parser:
     """A parser trying each strftime format in turn (case-insensitive month names)."""
 
-    def parse(s: pl.Series) -> pl.Series:
-        norm = s.str.to_titlecase() if any("%b" in f for f in formats) else s
-        out = pl.Series(s.name, [None] * len(s), dtype=pl.Date)
-        for fmt in formats:
-            got = norm.str.strptime(pl.Date, fmt, strict=False)
-            out = out.fill_null(got) if out.null_count() else out
-        return out
+    def parse(e: pl.Expr) -> pl.Expr:
+        norm = e.str.to_titlecase() if any("%b" in f for f in formats) else e
+        return pl.coalesce([norm.str.strptime(pl.Date, fmt, strict=False) for fmt in formats])
 
     return parse
 
@@ -338,6 +375,9 @@ class Col:
     required: bool = False
 
 
+_BAD, _FIELD, _REASON, _INDEX = "__bad", "__bad_field", "__bad_reason", "__index"
+
+
 def typed_frame(
     table: RawTable,
     cols: Sequence[Col],
@@ -347,56 +387,88 @@ def typed_frame(
     target: str,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Parse string columns into typed ones. Rows with an unparseable or missing required value
-    are rejected, naming the first bad field. Returns (good rows with ``source_row``, rejects)."""
+    are rejected, naming the first bad field. Returns (good rows with ``source_row``, rejects).
+
+    All columns are parsed in one Polars query: a value is bad when it is present but its parse
+    is null, or when it is missing from a required column.
+    """
     n = table.height
-    parsed: dict[str, pl.Series] = {}
-    bad: dict[int, tuple[str, str]] = {}  # row index -> (first bad field, reason)
-    strings = table.strings([col.source for col in cols])
+    sources = list(dict.fromkeys(col.source for col in cols))
+    alias = {src: f"__src{i}" for i, src in enumerate(sources)}
+    strings = table.strings(sources)
+    base = pl.DataFrame(
+        [
+            *(strings.get(src, pl.Series([None] * n, dtype=pl.Utf8)).alias(alias[src]) for src in sources),
+            pl.Series("source_row", table.lines, dtype=pl.Int64),
+        ]
+    ).with_row_index(_INDEX)
+    problems = []
     for col in cols:
-        src = strings.get(col.source)
-        if src is None:
-            src = pl.Series(col.source, [None] * n, dtype=pl.Utf8)
-        out = col.parse(src).alias(col.target)
-        problem: pl.Series | None = None
-        if out.null_count():
-            problem = src.is_not_null() & out.is_null()
-        if col.required and src.null_count():
-            problem = src.is_null() if problem is None else problem | src.is_null()
-        if problem is not None and problem.any():
-            for i in problem.arg_true().to_list():
-                if i not in bad:
-                    v = src[i]
-                    why = (
-                        f"required field {col.source!r} is empty"
-                        if v is None
-                        else f"cannot read {col.source!r} value '{v}'"
-                    )
-                    bad[i] = (col.source, why)
-        parsed[col.target] = out
-    source_row = pl.Series("source_row", table.lines, dtype=pl.Int64)
-    frame = pl.DataFrame([*parsed.values(), source_row]) if parsed else source_row.to_frame()
-    rows = sorted(bad)
-    now = dt.datetime.now(dt.UTC)
-    rejects = pl.DataFrame(
-        {
-            "source_file": [name] * len(rows),
-            "source_sha256": [sha256] * len(rows),
-            "source_row": [table.lines[i] for i in rows],
-            "target": [target] * len(rows),
-            "field": [bad[i][0] for i in rows],
-            "rule": ["parse"] * len(rows),
-            "reason": [bad[i][1] for i in rows],
-            "raw": [",".join(table.columns[c][i] or "" for c in table.header) for i in rows],
-            "quarantined_at": [now] * len(rows),
-        },
-        schema=dict(S.QUARANTINE),
+        src = pl.col(alias[col.source])
+        problem = src.is_not_null() & pl.col(col.target).is_null()
+        problems.append(problem | src.is_null() if col.required else problem)
+    checked = (
+        base.lazy()
+        .with_columns(col.parse(pl.col(alias[col.source])).alias(col.target) for col in cols)
+        .with_columns(pl.any_horizontal(problems).alias(_BAD))
+        .collect()
     )
-    if rows:
-        keep = pl.Series([True] * n)
-        keep.scatter(rows, False)
-        frame = frame.filter(keep)
+    targets = list(dict.fromkeys(col.target for col in cols))
+    bad = checked.filter(pl.col(_BAD))
+    frame = checked.filter(~pl.col(_BAD)) if bad.height else checked
+    frame = frame.select(*targets, "source_row")
+    rejects = _parse_rejects(
+        table, _first_bad_field(bad, cols, alias), name=name, sha256=sha256, target=target
+    )
     ragged = ragged_rejects(table, name=name, sha256=sha256, target=target)
     return frame, pl.concat([rejects, ragged])
+
+
+def _first_bad_field(bad: pl.DataFrame, cols: Sequence[Col], alias: Mapping[str, str]) -> pl.DataFrame:
+    """Name each bad row's first bad field and why (computed for the few bad rows only)."""
+    if bad.is_empty():
+        return bad
+    fields, reasons = [], []
+    for col in cols:
+        src = pl.col(alias[col.source])
+        problem = src.is_not_null() & pl.col(col.target).is_null()
+        if col.required:
+            problem = problem | src.is_null()
+        fields.append(pl.when(problem).then(pl.lit(col.source)))
+        why = pl.when(src.is_null()).then(pl.lit(f"required field {col.source!r} is empty"))
+        cannot = pl.concat_str([pl.lit(f"cannot read {col.source!r} value '"), src, pl.lit("'")])
+        reasons.append(pl.when(problem).then(why.otherwise(cannot)))
+    return bad.with_columns(pl.coalesce(fields).alias(_FIELD), pl.coalesce(reasons).alias(_REASON))
+
+
+def _parse_rejects(
+    table: RawTable, bad: pl.DataFrame, *, name: str, sha256: str, target: str
+) -> pl.DataFrame:
+    """Quarantine records for the rows :func:`typed_frame` found bad; ``raw`` is the whole row."""
+    if bad.is_empty():
+        return S.empty(S.QUARANTINE)
+    rows = bad.get_column(_INDEX).to_list()
+    header = [h for h in dict.fromkeys(table.header) if h in table.columns]
+    raw_cols = table.strings(header)
+    raw = pl.DataFrame([raw_cols[h][rows] for h in header]) if header else pl.DataFrame()
+    raw_text = (
+        raw.select(pl.concat_str([pl.col(h).fill_null("") for h in header], separator=",")).to_series()
+        if header
+        else pl.Series([""] * len(rows))
+    )
+    now = dt.datetime.now(dt.UTC)
+    out = bad.select(
+        pl.lit(name).alias("source_file"),
+        pl.lit(sha256).alias("source_sha256"),
+        "source_row",
+        pl.lit(target).alias("target"),
+        pl.col(_FIELD).alias("field"),
+        pl.lit("parse").alias("rule"),
+        pl.col(_REASON).alias("reason"),
+        raw_text.alias("raw"),
+        pl.lit(now, dtype=S.UTC_TS).alias("quarantined_at"),
+    )
+    return S.conform(out, S.QUARANTINE, name=name)
 
 
 def ragged_rejects(table: RawTable, *, name: str, sha256: str, target: str) -> pl.DataFrame:

@@ -56,9 +56,9 @@ _SYMBOL = re.compile(r"^[A-Z0-9&\-_.]{1,20}$")
 _DATE = date_parser("%d-%b-%Y", "%Y-%m-%d", "%d-%m-%Y")
 
 
-def stripped(s: pl.Series) -> pl.Series:
+def stripped(e: pl.Expr) -> pl.Expr:
     """Text with inner runs of spaces collapsed (company names)."""
-    return s.str.replace_all(r"\s+", " ")
+    return e.str.replace_all(r"\s+", " ")
 
 
 @dataclass(frozen=True)

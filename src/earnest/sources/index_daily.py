@@ -71,14 +71,14 @@ _NSE_REQUIRED = ("INDEX NAME", "INDEX DATE", "CLOSING INDEX VALUE")
 _NAME_DATE = re.compile(r"ind_close_all_(\d{8})(?!\d)", re.IGNORECASE)
 
 
-def crores(s: pl.Series) -> pl.Series:
+def crores(e: pl.Expr) -> pl.Expr:
     """An amount in crores of rupees as rupees (1 crore = 10,000,000)."""
-    return number(s) * 1e7
+    return number(e) * 1e7
 
 
-def index_name(s: pl.Series) -> pl.Series:
+def index_name(e: pl.Expr) -> pl.Expr:
     """Upper-case, single-spaced index names: ``Nifty  50 `` -> ``NIFTY 50``."""
-    return s.str.strip_chars().str.replace_all(r"\s+", " ").str.to_uppercase()
+    return e.str.strip_chars().str.replace_all(r"\s+", " ").str.to_uppercase()
 
 
 _NSE_COLS = (

@@ -173,9 +173,9 @@ def finish(
     return schemas.conform(frame, schema, name=name)
 
 
-def lakhs(s: pl.Series) -> pl.Series:
+def lakhs(e: pl.Expr) -> pl.Expr:
     """A number in lakhs of rupees as rupees (1 lakh = 100,000), rounded to the paisa."""
-    return (number(s) * 1e5).round(2)
+    return (number(e) * 1e5).round(2)
 
 
 @dataclass(frozen=True)

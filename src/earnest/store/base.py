@@ -134,6 +134,70 @@ class Store(Protocol):
     def upsert(self, table: str, frame: pl.DataFrame) -> int: ...
 
 
+_BATCH, _COUNTED, _PASS = "__batch", "__counted", "__pass"
+
+
+def _conflict_action(table: str) -> str:
+    """The ON CONFLICT clause of ``table``: merge-fill (and instrument rules) or do nothing."""
+    fill = FILL_ON_CONFLICT.get(table, ())
+    if table == "instruments":
+        sets = [f"{c} = COALESCE({table}.{c}, excluded.{c})" for c in fill]
+        sets += [
+            f"first_seen = LEAST({table}.first_seen, excluded.first_seen)",
+            f"last_seen = GREATEST({table}.last_seen, excluded.last_seen)",
+            f"symbol = CASE WHEN excluded.last_seen IS NOT NULL AND ({table}.last_seen IS NULL "
+            f"OR excluded.last_seen >= {table}.last_seen) THEN excluded.symbol ELSE {table}.symbol END",
+            f"status = CASE WHEN excluded.status = 'unknown' THEN {table}.status ELSE excluded.status END",
+        ]
+        return "DO UPDATE SET " + ", ".join(sets)
+    if fill:
+        return "DO UPDATE SET " + ", ".join(f"{c} = COALESCE({table}.{c}, excluded.{c})" for c in fill)
+    return "DO NOTHING"
+
+
+def _collapse_instruments(frame: pl.DataFrame) -> pl.DataFrame:
+    """One row per instrument from rows in batch order, equal to merging them one by one with
+    :func:`_conflict_action`: fill columns take the first non-null value, ``first_seen`` the
+    minimum, ``last_seen`` the maximum, ``symbol`` the one seen last (else the first), ``status``
+    the last one that is not ``unknown`` (else the first); other columns the first row's."""
+    fill = set(FILL_ON_CONFLICT["instruments"])
+    last = pl.col("last_seen")
+    latest = pl.col("symbol").filter(last == last.max())
+    aggs = []
+    for c in frame.columns:
+        if c == "instrument_id":
+            continue
+        if c in fill:
+            aggs.append(pl.col(c).drop_nulls().first())
+        elif c == "first_seen":
+            aggs.append(pl.col(c).min())
+        elif c == "last_seen":
+            aggs.append(last.max())
+        elif c == "symbol":
+            aggs.append(pl.coalesce(latest.last(), pl.col(c).first()).alias(c))
+        elif c == "status":
+            known = pl.col(c).filter(pl.col(c) != "unknown")
+            aggs.append(pl.coalesce(known.last(), pl.col(c).first()).alias(c))
+        else:
+            aggs.append(pl.col(c).first())
+    out = frame.sort(_BATCH, maintain_order=True).group_by("instrument_id", maintain_order=True).agg(aggs)
+    return out.select(frame.columns)
+
+
+def _file_record(out: IngestOutcome, code_version: str, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "sha256": out.sha256,
+        "file_name": out.file_name,
+        "kind": out.kind,
+        "rows_total": out.rows_total,
+        "rows_stored": out.rows_stored,
+        "rows_merged": out.rows_merged,
+        "rows_quarantined": out.rows_quarantined,
+        "ingested_at": now,
+        "code_version": code_version,
+    }
+
+
 def migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) for every shipped migration, in order."""
     out = []
@@ -231,40 +295,105 @@ class SqlStore(ABC):
     def ingest_many(self, batches: Sequence[IngestBatch]) -> list[IngestOutcome]:
         """Write several files' batches in one transaction: all of them or none.
 
-        A file already ingested (same content hash) is skipped and reported as such.
+        The result is the same as ingesting the batches one after another (a key that two
+        batches share is inserted by the first and merged by the second), but each table is
+        written with one statement per call, not one per file. A file already ingested (same
+        content hash), or repeated within ``batches``, is skipped and reported as such.
         """
-        outcomes: list[IngestOutcome] = []
         with self.transaction():
-            seen: set[str] = set()
-            for batch in batches:
-                if batch.sha256 in seen or self.file_seen(batch.sha256):
-                    outcomes.append(
-                        IngestOutcome(
-                            batch.sha256, batch.file_name, batch.kind, batch.rows_total, 0, 0, 0, True
-                        )
-                    )
-                    continue
-                seen.add(batch.sha256)
-                outcomes.append(self._ingest_one(batch))
-        return outcomes
+            known = self._known_files([b.sha256 for b in batches])
+            live: list[tuple[int, IngestBatch]] = []
+            for i, batch in enumerate(batches):
+                if batch.sha256 not in known:
+                    known.add(batch.sha256)
+                    live.append((i, batch))
+            counts = self._write_tables([b for _, b in live])
+            outcomes: dict[int, IngestOutcome] = {}
+            for j, (i, batch) in enumerate(live):
+                stored, merged = counts.get(j, (0, 0))
+                outcomes[i] = self._checked_outcome(batch, stored, merged)
+            self._append_all("quarantine", [b.quarantine for _, b in live])
+            self._append_all("quality_findings", [b.findings for _, b in live])
+            now = dt.datetime.now(dt.UTC)
+            records = [_file_record(outcomes[i], batch.code_version, now) for i, batch in live]
+            if records:
+                self._append("ingested_files", pl.DataFrame(records))
+        return [
+            outcomes.get(i)
+            or IngestOutcome(b.sha256, b.file_name, b.kind, b.rows_total, 0, 0, 0, skipped=True)
+            for i, b in enumerate(batches)
+        ]
 
-    def _ingest_one(self, batch: IngestBatch) -> IngestOutcome:
-        stored = merged = 0
-        masters_only = set(batch.tables) <= {"instruments", "symbol_changes"} and bool(batch.tables)
-        for table, frame in batch.tables.items():
-            if table not in TABLES or table in APPEND_ONLY or table == "ingested_files":
-                raise StoreError(f"cannot ingest into table {table!r}")
-            if frame.is_empty():
-                continue
-            inserted, matched = self._upsert(table, frame)
-            if table in COUNTED_TABLES or masters_only:
-                stored += inserted
-                merged += matched
+    def _known_files(self, shas: Sequence[str]) -> set[str]:
+        known: set[str] = set()
+        for chunk in iter_chunks(sorted(set(shas)), 500):
+            marks = ", ".join("?" for _ in chunk)
+            got = self._fetch(f"SELECT sha256 FROM ingested_files WHERE sha256 IN ({marks})", tuple(chunk))
+            known.update(got.get_column("sha256").to_list() if got.height else [])
+        return known
+
+    def _write_tables(self, batches: Sequence[IngestBatch]) -> dict[int, tuple[int, int]]:
+        """Upsert every table of ``batches``; (stored, merged) per batch index of counted rows."""
+        counts: dict[int, list[int]] = {}
+        tables: dict[str, list[pl.DataFrame]] = {}
+        for j, batch in enumerate(batches):
+            masters_only = set(batch.tables) <= {"instruments", "symbol_changes"} and bool(batch.tables)
+            for table, frame in batch.tables.items():
+                if table not in TABLES or table in APPEND_ONLY or table == "ingested_files":
+                    raise StoreError(f"cannot ingest into table {table!r}")
+                if frame.is_empty():
+                    continue
+                counted = table in COUNTED_TABLES or masters_only
+                tables.setdefault(table, []).append(
+                    S.conform(frame, TABLES[table], name=table).with_columns(pl.lit(j).alias(_BATCH), pl.lit(counted).alias(_COUNTED))
+                )
+        for table, frames in tables.items():
+            per_batch = self._upsert_batches(table, pl.concat(frames))
+            for row in per_batch.iter_rows(named=True):
+                c = counts.setdefault(row[_BATCH], [0, 0])
+                c[0] += row["inserted"]
+                c[1] += row["matched"]
+        return {j: (c[0], c[1]) for j, c in counts.items()}
+
+    def _upsert_batches(self, table: str, frame: pl.DataFrame) -> pl.DataFrame:
+        """Upsert rows tagged with their batch; returns counted (inserted, matched) per batch.
+
+        Rows of one batch with the same key count once (the first), as a single-file ingest
+        would. Where batches share a key, the rows are written in passes in batch order, so
+        the later batch merges into what the earlier one inserted. Uncounted instrument rows
+        (derived from price files) are first collapsed per instrument, with the same result as
+        merging them one by one.
+        """
+        key = list(KEYS[table])
+        frame = frame.unique(subset=[*key, _BATCH], keep="first", maintain_order=True)
+        if table == "instruments" and not frame.get_column(_COUNTED).any():
+            frame = _collapse_instruments(frame)
+        frame = frame.with_columns(pl.int_range(pl.len()).over(key).alias(_PASS))
+        results = []
+        n_passes = int(frame.get_column(_PASS).max() or 0) + 1  # type: ignore[arg-type]
+        for p in range(n_passes):
+            part = frame.filter(pl.col(_PASS) == p)
+            matched = self._upsert_keys(table, part.drop(_BATCH, _COUNTED, _PASS))
+            hit = part.join(matched, on=key, how="semi") if matched.height else part.clear()
+            results.append(
+                part.filter(pl.col(_COUNTED))
+                .group_by(_BATCH)
+                .agg(pl.len().alias("rows"))
+                .join(
+                    hit.filter(pl.col(_COUNTED)).group_by(_BATCH).agg(pl.len().alias("matched")),
+                    on=_BATCH,
+                    how="left",
+                )
+                .select(
+                    _BATCH,
+                    (pl.col("rows") - pl.col("matched").fill_null(0)).alias("inserted"),
+                    pl.col("matched").fill_null(0),
+                )
+            )
+        return pl.concat(results) if results else pl.DataFrame()
+
+    def _checked_outcome(self, batch: IngestBatch, stored: int, merged: int) -> IngestOutcome:
         n_q = batch.quarantine.height
-        if n_q:
-            self._append("quarantine", batch.quarantine)
-        if batch.findings.height:
-            self._append("quality_findings", batch.findings)
         counted = stored + merged + n_q
         if counted != batch.rows_total:
             raise StoreError(
@@ -273,29 +402,20 @@ class SqlStore(ABC):
                 remedy="this is a bug in earnest; the store was left unchanged",
                 file=batch.file_name,
             )
-        record = pl.DataFrame(
-            [
-                {
-                    "sha256": batch.sha256,
-                    "file_name": batch.file_name,
-                    "kind": batch.kind,
-                    "rows_total": batch.rows_total,
-                    "rows_stored": stored,
-                    "rows_merged": merged,
-                    "rows_quarantined": n_q,
-                    "ingested_at": dt.datetime.now(dt.UTC),
-                    "code_version": batch.code_version,
-                }
-            ]
-        )
-        self._append("ingested_files", record)
         return IngestOutcome(batch.sha256, batch.file_name, batch.kind, batch.rows_total, stored, merged, n_q)
 
     def upsert(self, table: str, frame: pl.DataFrame) -> int:
         """Insert or merge rows outside of a file ingest (user-confirmed actions, masters)."""
         with self.transaction():
-            inserted, _ = self._upsert(table, frame)
-        return inserted
+            frame = S.conform(frame, TABLES[table], name=table)
+            frame = frame.unique(subset=list(KEYS[table]), keep="first", maintain_order=True)
+            matched = self._upsert_keys(table, frame)
+        return frame.height - matched.height
+
+    def _append_all(self, table: str, frames: Sequence[pl.DataFrame]) -> None:
+        parts = [f for f in frames if f.height]
+        if parts:
+            self._append(table, pl.concat([S.conform(f, TABLES[table], name=table) for f in parts]))
 
     def _append(self, table: str, frame: pl.DataFrame) -> None:
         frame = S.conform(frame, TABLES[table], name=table)
@@ -307,42 +427,27 @@ class SqlStore(ABC):
         finally:
             self._unstage(name)
 
-    def _upsert(self, table: str, frame: pl.DataFrame) -> tuple[int, int]:
-        """Insert new keys, merge existing ones. Returns (inserted, matched)."""
-        frame = S.conform(frame, TABLES[table], name=table)
+    def _upsert_keys(self, table: str, frame: pl.DataFrame) -> pl.DataFrame:
+        """Insert new keys, merge existing ones (``frame`` has unique keys). Returns the keys
+        that already existed."""
         key = KEYS[table]
-        frame = frame.unique(subset=list(key), keep="first", maintain_order=True)
         name = f"stage_{table}"
         self._stage(name, frame, table)
         try:
             on = " AND ".join(f"t.{k} = s.{k}" for k in key)
-            got = self._fetch(f"SELECT count(*) AS n FROM {table} t JOIN {name} s ON {on}")
-            matched = int(got.item(0, 0))
+            matched = self._fetch(
+                f"SELECT {', '.join(f's.{k}' for k in key)} FROM {table} t JOIN {name} s ON {on}"
+            )
             cols = ", ".join(frame.columns)
-            fill = FILL_ON_CONFLICT.get(table, ())
-            if table == "instruments":
-                sets = [f"{c} = COALESCE({table}.{c}, excluded.{c})" for c in fill]
-                sets += [
-                    f"first_seen = LEAST({table}.first_seen, excluded.first_seen)",
-                    f"last_seen = GREATEST({table}.last_seen, excluded.last_seen)",
-                    f"symbol = CASE WHEN excluded.last_seen IS NOT NULL AND ({table}.last_seen IS NULL "
-                    f"OR excluded.last_seen >= {table}.last_seen) THEN excluded.symbol ELSE {table}.symbol END",
-                    f"status = CASE WHEN excluded.status = 'unknown' THEN {table}.status ELSE excluded.status END",
-                ]
-                action = "DO UPDATE SET " + ", ".join(sets)
-            elif fill:
-                action = "DO UPDATE SET " + ", ".join(
-                    f"{c} = COALESCE({table}.{c}, excluded.{c})" for c in fill
-                )
-            else:
-                action = "DO NOTHING"
             self._execute(
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name} "
-                f"ON CONFLICT ({', '.join(key)}) {action}"
+                f"ON CONFLICT ({', '.join(key)}) {_conflict_action(table)}"
             )
         finally:
             self._unstage(name)
-        return frame.height - matched, matched
+        if matched.height:
+            matched = S.conform(matched, {k: TABLES[table][k] for k in key}, name=table)
+        return matched
 
     def set_action_status(self, action_ids: Sequence[str], status: str) -> int:
         """Confirm or reject corporate actions (typically inferred ones) by id."""

@@ -7,8 +7,8 @@ reason. A failed file leaves the store exactly as it was before that file.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from earnest.config import QualitySettings
 from earnest.core.calendar import TradingCalendar, nse_calendar
 from earnest.core.errors import DataError, EarnestError, StoreError
 from earnest.marketdata.reconcile import ReconcileResult, reconcile
-from earnest.quality.gate import gate, load_context
+from earnest.quality.gate import combined, gate, gate_many, load_context
 from earnest.sources import ParsedFile, iter_input_files, read_bytes
 from earnest.sources.registry import detect
 from earnest.store import IngestBatch, SqlStore
@@ -35,7 +35,8 @@ _TARGET_ORDER = {
     "derivative_bars": 5,
     "bars": 6,
 }
-_FLUSH_EVERY = 24
+_GROUP_FILES = 24
+"""Files gated or written together (a group's rows are held in memory until written)."""
 
 
 @dataclass(frozen=True)
@@ -72,29 +73,45 @@ class IngestReport:
         return out
 
 
-def _priority(path: Path) -> tuple[int, str]:
+def _head(path: Path) -> tuple[str, bytes]:
+    """The name and first bytes of a file, or of a zip's first member."""
     with path.open("rb") as fh:
         head = fh.read(4096)
-    reader = None if head[:4] == b"PK\x03\x04" else detect(path.name, head)
+    if head[:4] != b"PK\x03\x04":
+        return path.name, head
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            if not members:
+                return path.name, b""
+            with zf.open(members[0]) as fh:
+                return members[0].filename, fh.read(4096)
+    except (zipfile.BadZipFile, OSError):
+        return path.name, b""
+
+
+def _priority(path: Path) -> tuple[int, str]:
+    """Masters first, then bands and actions, then prices (see ``_TARGET_ORDER``)."""
+    name, head = _head(path)
+    reader = detect(name, head)
     order = _TARGET_ORDER.get(reader.target, 9) if reader is not None else 7
     return order, path.name
 
 
-@dataclass
-class _Pending:
-    batches: list[IngestBatch] = field(default_factory=list)
-    keys: set[tuple[str, dt.date | None]] = field(default_factory=set)
-    parsed: list[ParsedFile] = field(default_factory=list)
-
-
 class _Ingestor:
+    """Gates files and writes them to the store in groups, keeping the result identical to
+    ingesting them one by one: equity bars files of one format and distinct sessions are gated
+    together (one context, one pass of the rules) and written together; everything already gated
+    is written before a file of another target is gated, so its context sees it."""
+
     def __init__(self, store: SqlStore, settings: QualitySettings, calendar: TradingCalendar) -> None:
         self.store = store
         self.settings = settings
         self.calendar = calendar
         self.results: list[FileResult] = []
         self.touched: set[str] = set()
-        self.pending = _Pending()
+        self.group: list[ParsedFile] = []
+        self.pending: list[tuple[IngestBatch, ParsedFile]] = []
 
     def add(self, parsed: ParsedFile) -> None:
         if self.store.file_seen(parsed.sha256):
@@ -104,34 +121,70 @@ class _Ingestor:
                 )
             )
             return
-        key = (parsed.target, parsed.session_date)
-        if key in self.pending.keys or parsed.target in {"instruments", "symbol_changes"}:
+        if parsed.target == "bars" and parsed.session_date is not None:
+            head = self.group[0] if self.group else None
+            if head is not None and (
+                head.kind != parsed.kind
+                or any(p.session_date == parsed.session_date for p in self.group)
+                or len(self.group) >= _GROUP_FILES
+            ):
+                self.gate_group()
+            self.group.append(parsed)
+            return
+        self.gate_group()
+        if any(p.target != parsed.target or p.session_date == parsed.session_date for _, p in self.pending):
             self.flush()
         ctx = load_context(self.store, parsed, calendar=self.calendar)
         batch = gate(parsed, ctx, settings=self.settings, code_version=__version__)
-        self.pending.batches.append(batch)
-        self.pending.parsed.append(parsed)
-        self.pending.keys.add(key)
-        if parsed.target in {"instruments", "symbol_changes"} or len(self.pending.batches) >= _FLUSH_EVERY:
+        self.pending.append((batch, parsed))
+        if parsed.target in {"instruments", "symbol_changes"} or len(self.pending) >= _GROUP_FILES:
             self.flush()
 
+    def gate_group(self) -> None:
+        """Gate the collected bars files in one pass and write them."""
+        group, self.group = self.group, []
+        if not group:
+            return
+        self.flush()
+        try:
+            ctx = load_context(self.store, combined(group), calendar=self.calendar)
+            batches = gate_many(group, ctx, settings=self.settings, code_version=__version__)
+        except EarnestError:
+            # One file's problem must not fail the others: gate them one by one.
+            for parsed in group:
+                self._gate_alone(parsed)
+        else:
+            self.pending.extend(zip(batches, group, strict=True))
+        self.flush()
+
+    def _gate_alone(self, parsed: ParsedFile) -> None:
+        try:
+            ctx = load_context(self.store, parsed, calendar=self.calendar)
+            batch = gate(parsed, ctx, settings=self.settings, code_version=__version__)
+        except EarnestError as exc:
+            self.results.append(
+                FileResult(parsed.name, parsed.kind, "failed", parsed.rows_total, message=exc.render())
+            )
+            return
+        self.pending.append((batch, parsed))
+
     def flush(self) -> None:
-        pending, self.pending = self.pending, _Pending()
-        if not pending.batches:
+        """Write the gated batches in one transaction; if that fails, file by file."""
+        pending, self.pending = self.pending, []
+        if not pending:
             return
         try:
-            outcomes = self.store.ingest_many(pending.batches)
+            done = list(zip(pending, self.store.ingest_many([b for b, _ in pending]), strict=True))
         except StoreError:
-            outcomes = []
-            for batch, parsed in zip(pending.batches, pending.parsed, strict=True):
+            done = []
+            for batch, parsed in pending:
                 try:
-                    outcomes.extend(self.store.ingest_many([batch]))
+                    done.append(((batch, parsed), self.store.ingest_many([batch])[0]))
                 except StoreError as exc:
                     self.results.append(
                         FileResult(parsed.name, parsed.kind, "failed", parsed.rows_total, message=str(exc))
                     )
-            pending.batches = [b for b in pending.batches if any(o.sha256 == b.sha256 for o in outcomes)]
-        for batch, out in zip(pending.batches, outcomes, strict=True):
+        for (batch, _), out in done:
             status = "duplicate" if out.skipped else "ingested"
             self.results.append(
                 FileResult(
@@ -147,6 +200,10 @@ class _Ingestor:
             bars = batch.tables.get("bars")
             if bars is not None and not out.skipped and bars.height:
                 self.touched.update(bars.get_column("instrument_id").unique().to_list())
+
+    def finish(self) -> None:
+        self.gate_group()
+        self.flush()
 
 
 def ingest_paths(
@@ -185,7 +242,7 @@ def ingest_paths(
                 ing.results.append(
                     FileResult(parsed.name, parsed.kind, "failed", parsed.rows_total, message=exc.render())
                 )
-    ing.flush()
+    ing.finish()
     if progress is not None:
         progress(len(files), len(files), "done")
     result = None

@@ -161,3 +161,53 @@ def test_model_sanity() -> None:
     assert outcomes == [(2, 0, 1), (1, 1, 0), None]
     infy_d1 = rows[("NSE", "INE009A01021", "EQ", D1)]
     assert (infy_d1["close"], infy_d1["delivery_qty"], infy_d1["source_file"]) == (1510.0, 5, "f0.csv")
+
+
+# ---- instruments derived from price files: one call equals one call per file --------------------
+
+INSTRUMENT_ROWS = st.fixed_dictionaries(
+    {
+        "instrument_id": st.sampled_from(["INE009A01021", "INE467B01029"]),
+        "isin": st.none() | st.just("INE009A01021"),
+        "exchange": st.just("NSE"),
+        "symbol": st.sampled_from(["INFY", "INFOSYSTCH", "TCS"]),
+        "name": st.none() | st.sampled_from(["Infosys", "TCS Ltd"]),
+        "series": st.none() | st.just("EQ"),
+        "face_value": st.none() | st.sampled_from([1.0, 5.0]),
+        "status": st.sampled_from(["unknown", "listed", "delisted"]),
+        "first_seen": st.none() | st.sampled_from([D1, D2, D3]),
+        "last_seen": st.none() | st.sampled_from([D1, D2, D3]),
+        "source": st.just("test"),
+    }
+)
+
+
+def _instrument_batch(index: int, rows: list[dict[str, Any]]) -> IngestBatch:
+    """A price file whose only counted row is one bar; its instrument rows are derived extras."""
+    name = f"i{index}.csv"
+    return IngestBatch(
+        sha256=sha(name),
+        file_name=name,
+        kind="bars",
+        rows_total=1,
+        tables={
+            "bars": frame_of(schemas.BARS, [bar(date=dt.date(2024, 1, 1) + dt.timedelta(days=index))]),
+            "instruments": frame_of(schemas.INSTRUMENTS, rows),
+        },
+        code_version="test",
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(st.lists(INSTRUMENT_ROWS, min_size=1, max_size=4), min_size=1, max_size=5))
+def test_instruments_merge_the_same_in_one_call(memory_store: SqlStore, files: Files) -> None:
+    batches = [_instrument_batch(i, rows) for i, rows in enumerate(files)]
+    _empty(memory_store)
+    for batch in batches:
+        memory_store.ingest_many([batch])
+    one_by_one = memory_store.read("instruments").sort("instrument_id")
+    _empty(memory_store)
+    outcomes = memory_store.ingest_many(batches)
+    together = memory_store.read("instruments").sort("instrument_id")
+    assert together.equals(one_by_one), f"\n{together}\nexpected\n{one_by_one}"
+    assert [(o.rows_stored, o.rows_merged) for o in outcomes] == [(1, 0)] * len(batches)
