@@ -27,6 +27,7 @@ class DownloadSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     nse_archive_url: str = "https://nsearchives.nseindia.com"
+    nse_www_url: str = "https://www.nseindia.com"
     bse_archive_url: str = "https://www.bseindia.com"
     timeout_s: float = Field(default=30.0, gt=0)
     retries: int = Field(default=4, ge=0, le=20)

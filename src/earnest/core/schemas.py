@@ -329,10 +329,30 @@ share (``unit`` ``INR/shares``), share counts in shares; ``decimals`` is the fil
 FINANCIAL_FACT_KEY = ("xbrl_sha256", "concept", "period_kind", "period_end", "dimension")
 
 
+CUSTOM_EVENTS: Schema = {
+    "event_id": pl.Utf8,
+    "symbol": pl.Utf8,
+    "isin": pl.Utf8,
+    "event_type": pl.Utf8,
+    "event_time": UTC_TS,
+    "knowledge_time": UTC_TS,
+    "fields": pl.Utf8,
+    "source_file": pl.Utf8,
+    "source_row": pl.Int64,
+}
+"""One user-supplied event (``earnest ingest files`` on a generic events CSV). ``event_id`` is the
+key, a stable hash of company, type, instant and fields; ``fields`` is a JSON object as text; both
+times are UTC; ``knowledge_time`` >= ``event_time``."""
+
+CUSTOM_EVENT_KEY = ("event_id",)
+
+
 __all__ = [
     "BARS",
     "BAR_KEY",
     "CORPORATE_ACTIONS",
+    "CUSTOM_EVENTS",
+    "CUSTOM_EVENT_KEY",
     "DERIVATIVE_BARS",
     "DERIVATIVE_KEY",
     "FINANCIAL_FACTS",

@@ -240,12 +240,20 @@ def action_checks() -> tuple[Check, ...]:
     )
 
 
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "instruments": ("instrument_id", "exchange", "symbol", "status", "source"),
+    "symbol_changes": ("old_symbol", "new_symbol", "change_date", "source"),
+    "results_listings": ("filing_key", "exchange", "symbol", "period_from", "period_to", "broadcast_time"),
+    "financial_facts": ("symbol", "consolidation", "period_kind", "period_end", "concept", "xbrl_sha256"),
+    "custom_events": ("event_id", "event_type", "event_time", "knowledge_time"),
+}
+
+
 @lru_cache(maxsize=16)
 def master_checks(target: str) -> tuple[Check, ...]:
-    """Instruments and symbol changes only need the columns the store cannot do without."""
-    if target == "instruments":
-        return tuple(required(("instrument_id", "exchange", "symbol", "status", "source"), target))
-    return tuple(required(("old_symbol", "new_symbol", "change_date", "source"), target))
+    """Masters, results and custom events only need the columns the store cannot do without
+    (their readers already rejected rows they could not read)."""
+    return tuple(required(_REQUIRED.get(target, ()), target))
 
 
 def no_rejects(frame: pl.DataFrame) -> pl.DataFrame:

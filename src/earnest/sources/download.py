@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final, Generic, Protocol, TypeVar
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -111,30 +111,47 @@ class FileResult:
     sha256: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DownloadReport:
-    """Every (product, session) of a run in order (session, then product), and the manifest written."""
+class _Outcome(Protocol):
+    @property
+    def status(self) -> Status: ...
+    @property
+    def path(self) -> Path | None: ...
 
-    results: tuple[FileResult, ...]
-    manifest_path: Path
+
+R = TypeVar("R", bound=_Outcome)
+
+
+class StatusReport(Generic[R]):
+    """What every download report answers, from ``results`` (one outcome per file, in order)."""
+
+    __slots__ = ()
+    results: tuple[R, ...]
 
     def counts(self) -> dict[str, int]:
         """How many files ended in each status (every status is listed, zeros included)."""
         return {s.value: sum(r.status is s for r in self.results) for s in Status}
 
-    def with_status(self, *statuses: Status) -> list[FileResult]:
+    def with_status(self, *statuses: Status) -> list[R]:
         return [r for r in self.results if r.status in statuses]
 
-    def failed(self) -> list[FileResult]:
+    def failed(self) -> list[R]:
         """Files that could not be fetched; a re-run retries them."""
         return self.with_status(Status.FAILED)
 
-    def missing(self) -> list[FileResult]:
+    def missing(self) -> list[R]:
         return self.with_status(Status.MISSING)
 
     def paths(self) -> list[Path]:
         """Cached files of this run (downloaded or already there), ready to ingest."""
         return [r.path for r in self.with_status(Status.DOWNLOADED, Status.CACHED) if r.path is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadReport(StatusReport[FileResult]):
+    """Every (product, session) of a run in order (session, then product), and the manifest written."""
+
+    results: tuple[FileResult, ...]
+    manifest_path: Path
 
     def get(self, product: str, date: dt.date) -> FileResult:
         """The result for ``product`` on ``date`` (KeyError if the run did not cover it)."""

@@ -23,6 +23,7 @@ _MODULES = (
     "earnest.sources.corporate_actions",
     "earnest.sources.xbrl",
     "earnest.sources.nse_results",
+    "earnest.sources.custom_events",
     "earnest.sources.csv_import",
 )
 

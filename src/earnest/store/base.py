@@ -36,6 +36,7 @@ TABLES: dict[str, S.Schema] = {
     "ingested_files": S.INGESTED_FILES,
     "results_listings": S.RESULTS_LISTINGS,
     "financial_facts": S.FINANCIAL_FACTS,
+    "custom_events": S.CUSTOM_EVENTS,
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -49,6 +50,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "ingested_files": ("sha256",),
     "results_listings": S.RESULTS_LISTING_KEY,
     "financial_facts": S.FINANCIAL_FACT_KEY,
+    "custom_events": S.CUSTOM_EVENT_KEY,
 }
 
 # On a key conflict these columns are filled from the new row only where the stored one is null
@@ -71,6 +73,7 @@ COUNTED_TABLES = frozenset(
         "corporate_actions",
         "results_listings",
         "financial_facts",
+        "custom_events",
     }
 )
 
@@ -345,7 +348,9 @@ class SqlStore(ABC):
                     continue
                 counted = table in COUNTED_TABLES or masters_only
                 tables.setdefault(table, []).append(
-                    S.conform(frame, TABLES[table], name=table).with_columns(pl.lit(j).alias(_BATCH), pl.lit(counted).alias(_COUNTED))
+                    S.conform(frame, TABLES[table], name=table).with_columns(
+                        pl.lit(j).alias(_BATCH), pl.lit(counted).alias(_COUNTED)
+                    )
                 )
         for table, frames in tables.items():
             per_batch = self._upsert_batches(table, pl.concat(frames))
