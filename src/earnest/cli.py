@@ -110,6 +110,22 @@ def parse_date(value: str | None, name: str) -> dt.date | None:
         raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD", param_hint=name) from None
 
 
+def parse_instant(value: str, name: str) -> dt.datetime:
+    """A date (the end of that day in IST) or an ISO 8601 time with an offset, as UTC."""
+    from earnest.core.calendar import IST
+
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            return dt.datetime.combine(day, dt.time(23, 59, 59), IST).astimezone(dt.UTC)
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{name}: {value!r} is not YYYY-MM-DD or an ISO time") from None
+    if when.tzinfo is None:
+        raise typer.BadParameter(f"{name}: {value!r} has no offset; add +05:30 (IST) or Z (UTC)")
+    return when.astimezone(dt.UTC)
+
+
 def emit(frame: pl.DataFrame, fmt: str, *, title: str = "") -> None:
     """Print a frame as a rich table, CSV or JSON."""
     if fmt == "csv":
@@ -208,6 +224,39 @@ def ingest_nse(
         raise typer.Exit(5)
 
 
+@ingest_app.command("results")
+def ingest_results(
+    symbols: Annotated[str, typer.Option("--symbols", help="comma-separated NSE symbols, e.g. TCS,INFY")],
+    date_from: Annotated[str, typer.Option("--from", help="first broadcast date, YYYY-MM-DD")],
+    date_to: Annotated[
+        str | None, typer.Option("--to", help="last broadcast date, YYYY-MM-DD (default: today)")
+    ] = None,
+    period: Annotated[str, typer.Option(help="Quarterly, Half-Yearly, Annual or Others")] = "Quarterly",
+) -> None:
+    """Download NSE results listings and their XBRL filings (cached, resumable), then ingest them."""
+    from earnest.sources.results_download import download_results
+    from earnest.workflows.render import render_download
+
+    s = settings()
+    start = parse_date(date_from, "--from")
+    end = parse_date(date_to, "--to")
+    if start is None:  # pragma: no cover - --from is required
+        raise typer.BadParameter("--from is required")
+    wanted = [x.strip().upper() for x in symbols.split(",") if x.strip()]
+    if not wanted:
+        raise typer.BadParameter("--symbols needs at least one symbol")
+    with progress_bar("results") as update:
+        report = download_results(
+            wanted, start, end, cache_dir=s.cache_dir, settings=s.download, period=period, progress=update
+        )
+    render_download(console, report)
+    paths = report.paths()
+    if paths:
+        _ingest(paths, strict=False, reconcile=False)
+    if report.failed():
+        raise typer.Exit(5)
+
+
 # ---- show --------------------------------------------------------------------------------------
 @show_app.command("bars")
 def show_bars(
@@ -281,6 +330,45 @@ def show_bars(
         fmt,
         title="adjusted bars" if adjusted else "bars",
     )
+
+
+@show_app.command("events")
+def show_events(
+    symbol: Annotated[list[str], typer.Option("--symbol", "-s", help="symbol(s), repeatable")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="point in time: YYYY-MM-DD (end of that day, IST) or an ISO time with offset"),
+    ] = None,
+    intraday: Annotated[
+        str, typer.Option(help="results released in session: next_open (default) or same_close")
+    ] = "next_open",
+    all_versions: Annotated[bool, typer.Option(help="list every version, not only the latest known")] = False,
+    fmt: Fmt = "table",
+) -> None:
+    """Print results events: broadcast time, first tradable session, version and key figures."""
+    from earnest.core.calendar import IntradayRule
+    from earnest.workflows.events import event_table
+
+    when = parse_instant(as_of, "--as-of") if as_of is not None else None
+    try:
+        rule = IntradayRule(intraday)
+    except ValueError:
+        raise typer.BadParameter("--intraday must be next_open or same_close") from None
+    with opened_store() as store:
+        table = event_table(
+            store,
+            symbols=[x.upper() for x in symbol],
+            as_of=when,
+            intraday=rule,
+            latest_only=not all_versions,
+        )
+    if table.is_empty():
+        raise NotFoundError(
+            f"no results events stored for {', '.join(symbol)}" + (f" known by {when}" if when else ""),
+            remedy="ingest results first: `earnest ingest results --symbols ... --from ...` or "
+            "`earnest ingest files` on listings and XBRL files",
+        )
+    emit(table, fmt, title="results events" + (f" as of {when}" if when else ""))
 
 
 # ---- quality -----------------------------------------------------------------------------------
