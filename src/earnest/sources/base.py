@@ -12,7 +12,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -91,6 +92,45 @@ class RawTable:
         else:
             columns = {renames.get(k, k): v for k, v in self.columns.items()}
         return RawTable(header, columns, self.lines, self.ragged)
+
+
+def base_name(name: str) -> str:
+    """The file's own name: without folders and without the ``archive.zip!`` prefix."""
+    return re.split(r"[/\\!]", name)[-1]
+
+
+def stem(name: str) -> str:
+    """The file's own name without its extension(s) such as ``.csv`` or ``.csv.zip``."""
+    return re.sub(r"(\.[A-Za-z]{1,4})+$", "", base_name(name))
+
+
+def head_fields(head: str, n: int = 1) -> list[list[str]]:
+    """The first ``n`` non-blank lines of ``head`` split by the csv module into stripped fields,
+    trailing empty fields dropped."""
+    out: list[list[str]] = []
+    for line in head.splitlines():
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in next(csv.reader([line]), [])]
+        while fields and fields[-1] == "":
+            fields.pop()
+        out.append(fields)
+        if len(out) == n:
+            break
+    return out
+
+
+def header_upper(head: str) -> list[str]:
+    """The first line's field names, stripped and upper-cased (empty list for an empty head)."""
+    lines = head_fields(head.lstrip("\ufeff"), 1)
+    return [f.upper() for f in lines[0]] if lines else []
+
+
+def has_most(fields: Iterable[str | None], wanted: Sequence[str], *, missing_ok: int) -> bool:
+    """True if all but at most ``missing_ok`` of ``wanted`` are among ``fields``: the file is that
+    layout, possibly drifted (the reader then names what is missing)."""
+    have = set(fields)
+    return sum(w in have for w in wanted) >= len(wanted) - missing_ok
 
 
 def decode(data: bytes, name: str) -> str:
@@ -538,14 +578,19 @@ __all__ = [
     "ParsedFile",
     "RawTable",
     "Reader",
+    "base_name",
     "date_parser",
     "decode",
+    "has_most",
+    "head_fields",
+    "header_upper",
     "integer",
     "number",
     "ragged_rejects",
     "reject_rows",
     "require_columns",
     "split_csv",
+    "stem",
     "text",
     "typed_frame",
     "upper_text",

@@ -18,8 +18,19 @@ import re
 import polars as pl
 
 from earnest.core import schemas
-from earnest.sources.base import Col, ParsedFile, Reader, integer, number, reject_rows, text, typed_frame
-from earnest.sources.nse_bhavcopy import Layout, NameDate, base_name, finish, head_lines, read_table
+from earnest.sources.base import (
+    Col,
+    ParsedFile,
+    Reader,
+    base_name,
+    head_fields,
+    integer,
+    number,
+    reject_rows,
+    text,
+    typed_frame,
+)
+from earnest.sources.nse_bhavcopy import Layout, NameDate, finish, read_table
 
 _LAYOUT = Layout(
     required=(
@@ -59,7 +70,7 @@ class BseBhavcopyReader:
     target: str = "bars"
 
     def sniff(self, name: str, head: str) -> bool:
-        first = head_lines(head, 1)
+        first = head_fields(head, 1)
         return bool(first) and _LAYOUT.claims(first[0])
 
     def parse(self, name: str, data: bytes, *, sha256: str) -> ParsedFile:

@@ -51,7 +51,10 @@ from earnest.sources.base import (
     Col,
     ParsedFile,
     Reader,
+    base_name,
     date_parser,
+    has_most,
+    header_upper,
     number,
     reject_rows,
     require_columns,
@@ -59,15 +62,7 @@ from earnest.sources.base import (
     typed_frame,
     upper_text,
 )
-from earnest.sources.csv_import import (
-    base_name,
-    has_most,
-    header_upper,
-    ist_instant,
-    ist_utc,
-    read_upper,
-    rows_total,
-)
+from earnest.sources.csv_import import ist_instant, ist_utc, read_upper, rows_total
 
 BC_CLOSE = dt.time(18, 0)
 """When a day's PR bundle (and its bc file) is taken to be known, IST."""

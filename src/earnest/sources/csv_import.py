@@ -19,10 +19,9 @@ other non-bhavcopy readers.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -36,6 +35,8 @@ from earnest.sources.base import (
     Reader,
     date_parser,
     decode,
+    has_most,
+    head_fields,
     integer,
     number,
     require_columns,
@@ -53,48 +54,9 @@ ANY_DATE = date_parser("%Y-%m-%d", "%d-%m-%Y", "%d-%b-%Y", "%d/%m/%Y")
 """The date formats earnest accepts in user files: ISO, DD-MM-YYYY, DD-Mon-YYYY, DD/MM/YYYY."""
 
 
-def base_name(name: str) -> str:
-    """The file's own name: without folders and without the ``archive.zip!`` prefix."""
-    return re.split(r"[/\\!]", name)[-1]
-
-
-def stem(name: str) -> str:
-    """The file's own name without its extension(s) such as ``.csv`` or ``.csv.zip``."""
-    return re.sub(r"(\.[A-Za-z]{1,4})+$", "", base_name(name))
-
-
 def norm_key(header_name: str) -> str:
     """A header name reduced to lower-case letters and digits: ``Prev Close`` -> ``prevclose``."""
     return re.sub(r"[^a-z0-9]", "", header_name.lower())
-
-
-def head_fields(head: str, n: int = 1) -> list[list[str]]:
-    """The first ``n`` non-blank lines of ``head`` split by the csv module into stripped fields,
-    trailing empty fields dropped."""
-    out: list[list[str]] = []
-    for line in head.splitlines():
-        if not line.strip():
-            continue
-        fields = [f.strip() for f in next(csv.reader([line]), [])]
-        while fields and fields[-1] == "":
-            fields.pop()
-        out.append(fields)
-        if len(out) == n:
-            break
-    return out
-
-
-def header_upper(head: str) -> list[str]:
-    """The first line's field names, stripped and upper-cased (empty list for an empty head)."""
-    lines = head_fields(head.lstrip("\ufeff"), 1)
-    return [f.upper() for f in lines[0]] if lines else []
-
-
-def has_most(fields: Iterable[str | None], wanted: Sequence[str], *, missing_ok: int) -> bool:
-    """True if all but at most ``missing_ok`` of ``wanted`` are among ``fields``: the file is that
-    layout, possibly drifted (the reader then names what is missing)."""
-    have = set(fields)
-    return sum(w in have for w in wanted) >= len(wanted) - missing_ok
 
 
 def read_upper(name: str, data: bytes, *, nulls: frozenset[str] = STRICT_NULLS) -> RawTable:
@@ -258,15 +220,10 @@ __all__ = [
     "REQUIRED",
     "STRICT_NULLS",
     "GenericCsvReader",
-    "base_name",
     "canonical_header",
-    "has_most",
-    "head_fields",
-    "header_upper",
     "ist_instant",
     "ist_utc",
     "norm_key",
     "read_upper",
     "rows_total",
-    "stem",
 ]

@@ -37,8 +37,17 @@ import polars as pl
 from earnest.core import schemas
 from earnest.core.errors import SchemaDriftError
 from earnest.core.hashing import sha256_bytes
-from earnest.sources.base import ParsedFile, RawTable, Reader, decode, ragged_rejects, reject_rows, split_csv
-from earnest.sources.csv_import import STRICT_NULLS, head_fields, rows_total
+from earnest.sources.base import (
+    ParsedFile,
+    RawTable,
+    Reader,
+    decode,
+    head_fields,
+    ragged_rejects,
+    reject_rows,
+    split_csv,
+)
+from earnest.sources.csv_import import STRICT_NULLS, rows_total
 
 CUSTOM_EVENTS = schemas.CUSTOM_EVENTS
 CUSTOM_EVENT_KEY = schemas.CUSTOM_EVENT_KEY

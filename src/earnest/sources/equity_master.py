@@ -31,8 +31,12 @@ from earnest.sources.base import (
     ParsedFile,
     RawTable,
     Reader,
+    base_name,
     date_parser,
     decode,
+    has_most,
+    head_fields,
+    header_upper,
     number,
     reject_rows,
     require_columns,
@@ -40,15 +44,7 @@ from earnest.sources.base import (
     typed_frame,
     upper_text,
 )
-from earnest.sources.csv_import import (
-    STRICT_NULLS,
-    base_name,
-    has_most,
-    head_fields,
-    header_upper,
-    read_upper,
-    rows_total,
-)
+from earnest.sources.csv_import import STRICT_NULLS, read_upper, rows_total
 
 ISIN_PATTERN = r"^[A-Z]{2}[A-Z0-9]{9}[0-9]$"
 _DD_MON_YYYY = re.compile(r"^\d{1,2}-[A-Za-z]{3}-\d{4}$")

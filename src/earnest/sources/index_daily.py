@@ -30,25 +30,19 @@ from earnest.sources.base import (
     Col,
     ParsedFile,
     Reader,
+    base_name,
     date_parser,
     decode,
+    has_most,
+    header_upper,
     number,
     reject_rows,
     require_columns,
     split_csv,
+    stem,
     typed_frame,
 )
-from earnest.sources.csv_import import (
-    STRICT_NULLS,
-    base_name,
-    has_most,
-    header_upper,
-    ist_utc,
-    norm_key,
-    read_upper,
-    rows_total,
-    stem,
-)
+from earnest.sources.csv_import import STRICT_NULLS, ist_utc, norm_key, read_upper, rows_total
 
 # ---- NSE ind_close_all -------------------------------------------------------------------------
 

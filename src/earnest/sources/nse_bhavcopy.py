@@ -22,7 +22,6 @@ dated another day are quarantined (rule ``date_mismatch``). The helpers at the t
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 from collections.abc import Callable, Sequence
@@ -38,8 +37,10 @@ from earnest.sources.base import (
     ParsedFile,
     RawTable,
     Reader,
+    base_name,
     date_parser,
     decode,
+    head_fields,
     integer,
     number,
     reject_rows,
@@ -68,26 +69,6 @@ class Layout:
         have = {f.upper() for f in fields}
         present = sum(c.upper() in have for c in self.required)
         return present >= len(self.required) - _MAX_DRIFT and present > _MAX_DRIFT * 2
-
-
-def base_name(name: str) -> str:
-    """The file's own name: without folders and without the ``archive.zip!`` prefix."""
-    return re.split(r"[/\\!]", name)[-1]
-
-
-def head_lines(head: str, n: int = 1) -> list[list[str]]:
-    """The first ``n`` non-blank lines of ``head`` split into stripped fields (trailing empties dropped)."""
-    out: list[list[str]] = []
-    for line in head.splitlines():
-        if not line.strip():
-            continue
-        fields = [f.strip() for f in next(csv.reader([line]), [])]
-        while fields and fields[-1] == "":
-            fields.pop()
-        out.append(fields)
-        if len(out) == n:
-            break
-    return out
 
 
 def read_table(name: str, data: bytes, layout: Layout, *, kind: str) -> RawTable:
@@ -330,7 +311,7 @@ class _BarsReader:
         self._spec = spec
 
     def sniff(self, name: str, head: str) -> bool:
-        first = head_lines(head, 1)
+        first = head_fields(head, 1)
         return bool(first) and self._spec.layout.claims(first[0])
 
     def parse(self, name: str, data: bytes, *, sha256: str) -> ParsedFile:
@@ -389,7 +370,7 @@ _FUTURE_OPTION_TYPE = "XX"
 
 def _udiff_segment(name: str, head: str) -> str | None:
     """``CM``/``FO``/other for a UDiFF file (from the first row, else the file name); None if not UDiFF."""
-    lines = head_lines(head, 2)
+    lines = head_fields(head, 2)
     if not lines or not _UDIFF_SNIFF.claims(lines[0]):
         return None
     header = [h.upper() for h in lines[0]]

@@ -25,13 +25,16 @@ from earnest.sources.base import (
     Col,
     ParsedFile,
     Reader,
+    base_name,
+    has_most,
+    header_upper,
     reject_rows,
     require_columns,
     text,
     typed_frame,
     upper_text,
 )
-from earnest.sources.csv_import import base_name, has_most, header_upper, ist_instant, read_upper, rows_total
+from earnest.sources.csv_import import ist_instant, read_upper, rows_total
 
 COLUMNS = ("SYMBOL", "SERIES", "SECURITY NAME", "BAND", "REMARKS")
 REQUIRED = ("SYMBOL", "SERIES", "BAND")

@@ -54,7 +54,7 @@ import polars as pl
 from earnest.core import schemas
 from earnest.core.calendar import IST
 from earnest.core.errors import SchemaDriftError
-from earnest.sources.base import ParsedFile, Reader
+from earnest.sources.base import ParsedFile, Reader, base_name
 
 # fmt: off
 CANONICAL: dict[str, tuple[str, ...]] = {
@@ -489,7 +489,7 @@ def _with_fields(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 def broadcast_from_name(name: str) -> dt.datetime | None:
     """The UTC time of a ``DDMonYYYY_HHMM_`` file-name prefix (IST), or None. ``0000`` is None: the
     downloaders write it when the listing had no time, and a midnight time would be look-ahead."""
-    m = _NAME_TIME.match(_base(name))
+    m = _NAME_TIME.match(base_name(name))
     if not m or m.group(2) == "0000":
         return None
     try:
@@ -502,11 +502,7 @@ def broadcast_from_name(name: str) -> dt.datetime | None:
 def nse_xbrl_name(name: str) -> str:
     """NSE's own XBRL file name (the last part of the listing's ``xbrl`` link): the base name without
     the downloader's broadcast prefix. NSE itself names a second file ``…_WEB_2.xml``."""
-    return _NAME_TIME.sub("", _base(name))
-
-
-def _base(name: str) -> str:
-    return re.split(r"[/\\!]", name)[-1]
+    return _NAME_TIME.sub("", base_name(name))
 
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
