@@ -97,15 +97,24 @@ def _read_zip(name: str, data: bytes, *, strict: bool) -> Iterator[ParsedFile]:
             yield from read_bytes(f"{name}!{info.filename}", zf.read(info), strict=strict)
 
 
+def _is_documentation(path: Path) -> bool:
+    name = path.name.lower()
+    return (
+        name.startswith(".") or name.endswith((".md", ".part")) or name.startswith(("readme", "provenance"))
+    )
+
+
 def iter_input_files(paths: Iterable[Path]) -> list[Path]:
     """Expand files and folders (recursively) into a sorted list of candidate input files.
 
-    Documentation files (``*.md``, ``*.txt`` readmes) are not inputs.
+    Inside folders, documentation files (``*.md``, ``README*``, ``PROVENANCE*``) and hidden files
+    (``.DS_Store``, editors' swap files, the downloader's ``.part`` files) are not inputs; a file
+    named explicitly always is.
     """
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() not in {".md"})
+            out.extend(f for f in sorted(p.rglob("*")) if f.is_file() and not _is_documentation(f))
         elif p.exists():
             out.append(p)
         else:
