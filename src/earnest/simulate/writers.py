@@ -31,6 +31,7 @@ import polars as pl
 
 from earnest.simulate import naming
 from earnest.simulate.planting import PlantedError, apply_errors
+from earnest.simulate.results import write_results
 
 if TYPE_CHECKING:
     from earnest.simulate.market import SimMarket
@@ -402,6 +403,7 @@ def write_market(market: SimMarket, folder: Path) -> list[Path]:
         name=naming.actions_csv,
     )
     out += _write_masters(market, folder)
+    out += write_results(market, folder)
     readme = folder / "README.txt"
     readme.write_text(_readme(market))
     return [*out, readme]

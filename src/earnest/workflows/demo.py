@@ -16,9 +16,12 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from earnest.config import load_settings
+from earnest.core.calendar import IST, SESSION_CLOSE, SESSION_OPEN
+from earnest.events import load_events
 from earnest.marketdata.adjust import adjusted_bars
 from earnest.quality.report import quality_report
 from earnest.store import SqlStore, open_store
+from earnest.workflows.events import event_table
 from earnest.workflows.ingest import IngestReport, ingest_paths
 from earnest.workflows.render import render_ingest, render_quality, table_of
 
@@ -103,6 +106,41 @@ def _actions(console: Console, store: SqlStore) -> None:
         )
 
 
+def _events(console: Console, store: SqlStore) -> None:
+    """Results events built from the ingested listings: how many, how they are timed, and the
+    latest filings of one company as ``earnest show events`` prints them."""
+    events = load_events(store)
+    if events.is_empty():
+        return
+    local = pl.col("event_time").dt.convert_time_zone(str(IST)).dt.time()
+    timing = events.filter(pl.col("version") == 1).select(
+        (local < SESSION_OPEN).sum().alias("pre-open"),
+        ((local >= SESSION_OPEN) & (local < SESSION_CLOSE)).sum().alias("in session"),
+        (local >= SESSION_CLOSE).sum().alias("after the close"),
+        (pl.col("version") == 1).sum().alias("first releases"),
+    )
+    revised = int(events.filter(pl.col("version") > 1).height)
+    console.print(
+        f"[bold]results events[/]: {events.height:,} filings, {revised} revisions kept as new versions; "
+        f"first releases by broadcast time: {timing.to_dicts()[0]}"
+    )
+    symbol = events.sort("knowledge_time").get_column("symbol")[-1]
+    cols = [
+        "period_end",
+        "consolidated",
+        "version",
+        "broadcast_ist",
+        "first_session",
+        "first_fill",
+        "eps_basic",
+        "sue",
+    ]
+    table = event_table(store, symbols=[symbol]).tail(4).select(cols)
+    console.print(
+        table_of(table.to_dicts(), title=f"{symbol}: latest results, as `earnest show events` prints them")
+    )
+
+
 def run_demo(console: Console, *, home: Path, data: Path | None = None, seed: int = 7) -> None:
     """Simulate (or take ``data``), ingest into a fresh DuckDB store under ``home``, and report."""
     home.mkdir(parents=True, exist_ok=True)
@@ -115,7 +153,7 @@ def run_demo(console: Console, *, home: Path, data: Path | None = None, seed: in
             Panel(
                 "[bold yellow]SIMULATED DATA[/]: no real Indian prices can ship inside earnest, so this demo generates a "
                 "realistic NSE-like market and writes it in NSE's real file formats (legacy and UDiFF bhavcopy, "
-                "full bhavcopy with delivery, index closes, price bands, corporate actions, masters). "
+                "full bhavcopy with delivery, index closes, price bands, corporate actions, masters, results listings and XBRL filings). "
                 "Run `make demo DATA=folder` on real exchange files.",
                 title="earnest demo",
             )
@@ -133,6 +171,7 @@ def run_demo(console: Console, *, home: Path, data: Path | None = None, seed: in
         render_quality(console, quality_report(store, limit=10))
         _planted_check(console, store, planted)
         _actions(console, store)
+        _events(console, store)
     finally:
         store.close()
     console.print(f"store: duckdb:///{db}  (try: earnest --home {home} show bars -s <SYMBOL> --adjusted)")

@@ -98,6 +98,16 @@ def _priority(path: Path) -> tuple[int, str]:
     return order, path.name
 
 
+def _may_overlap(a: ParsedFile, b: ParsedFile) -> bool:
+    """Whether gating ``b`` may need ``a``'s rows stored first: only bars are checked against
+    stored rows (conflicting prices), and two bars files may share a key if they share a session
+    or either spans several (no session date). Other targets are keyed by content or checked row
+    by row, so their files are written together."""
+    if a.target != "bars" or b.target != "bars":
+        return False
+    return a.session_date is None or b.session_date is None or a.session_date == b.session_date
+
+
 class _Ingestor:
     """Gates files and writes them to the store in groups, keeping the result identical to
     ingesting them one by one: equity bars files of one format and distinct sessions are gated
@@ -132,7 +142,7 @@ class _Ingestor:
             self.group.append(parsed)
             return
         self.gate_group()
-        if any(p.target != parsed.target or p.session_date == parsed.session_date for _, p in self.pending):
+        if any(p.target != parsed.target or _may_overlap(p, parsed) for _, p in self.pending):
             self.flush()
         ctx = load_context(self.store, parsed, calendar=self.calendar)
         batch = gate(parsed, ctx, settings=self.settings, code_version=__version__)
