@@ -36,12 +36,14 @@ quality_app = typer.Typer(no_args_is_help=True, help="Quality gate results: quar
 actions_app = typer.Typer(
     no_args_is_help=True, help="Corporate actions: list, confirm or reject inferred ones."
 )
+features_app = typer.Typer(no_args_is_help=True, help="Point-in-time features: list them, build them.")
 store_app = typer.Typer(no_args_is_help=True, help="The store: where it is, its schema version, its tables.")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(show_app, name="show")
 app.add_typer(quality_app, name="quality")
 app.add_typer(actions_app, name="actions")
 app.add_typer(store_app, name="store")
+app.add_typer(features_app, name="features")
 
 _state: dict[str, Any] = {"home": None, "store": None}
 
@@ -369,6 +371,40 @@ def show_events(
             "`earnest ingest files` on listings and XBRL files",
         )
     emit(table, fmt, title="results events" + (f" as of {when}" if when else ""))
+
+
+# ---- features ----------------------------------------------------------------------------------
+@features_app.command("list")
+def features_list(fmt: Fmt = "table") -> None:
+    """Every registered feature: inputs, lookback, outputs, when its values become known."""
+    from earnest.workflows.features import features_frame
+
+    emit(features_frame(), fmt, title="features")
+
+
+@features_app.command("build")
+def features_build(
+    symbol: Annotated[list[str] | None, typer.Option("--symbol", "-s", help="only these symbols")] = None,
+    feature: Annotated[list[str] | None, typer.Option("--feature", help="only these features")] = None,
+    adjusted: Annotated[bool, typer.Option(help="compute on corporate-action adjusted bars")] = False,
+    rebuild: Annotated[bool, typer.Option(help="recompute everything, not only new sessions")] = False,
+) -> None:
+    """Compute features on the stored bars and materialise them (incremental: only new sessions)."""
+    from earnest.workflows.features import build
+
+    with opened_store() as store, progress_bar("features") as update:
+        report = build(
+            store,
+            features=feature,
+            symbols=[x.upper() for x in symbol] if symbol else None,
+            adjusted=adjusted,
+            rebuild=rebuild,
+            progress=update,
+        )
+    console.print(
+        f"features: {report.total_rows:,} values computed, {report.rows_inserted:,} new rows stored"
+        + (f"; skipped {report.skipped}" if report.skipped else "")
+    )
 
 
 # ---- quality -----------------------------------------------------------------------------------

@@ -347,6 +347,21 @@ times are UTC; ``knowledge_time`` >= ``event_time``."""
 CUSTOM_EVENT_KEY = ("event_id",)
 
 
+FEATURES: Schema = {
+    "instrument_id": pl.Utf8,
+    "date": pl.Date,
+    "feature": pl.Utf8,
+    "value": pl.Float64,
+    "known_at": UTC_TS,
+    "spec_hash": pl.Utf8,
+    "computed_at": UTC_TS,
+}
+"""Materialised features, long: one row per (instrument, session, feature output); ``value`` null
+where unknown; ``known_at`` when it became known (UTC); ``spec_hash`` the spec and input basis."""
+
+FEATURE_KEY = ("instrument_id", "date", "feature")
+
+
 __all__ = [
     "BARS",
     "BAR_KEY",
@@ -355,6 +370,8 @@ __all__ = [
     "CUSTOM_EVENT_KEY",
     "DERIVATIVE_BARS",
     "DERIVATIVE_KEY",
+    "FEATURES",
+    "FEATURE_KEY",
     "FINANCIAL_FACTS",
     "FINANCIAL_FACT_KEY",
     "FINDINGS",

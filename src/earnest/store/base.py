@@ -37,6 +37,7 @@ TABLES: dict[str, S.Schema] = {
     "results_listings": S.RESULTS_LISTINGS,
     "financial_facts": S.FINANCIAL_FACTS,
     "custom_events": S.CUSTOM_EVENTS,
+    "features": S.FEATURES,
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -51,6 +52,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "results_listings": S.RESULTS_LISTING_KEY,
     "financial_facts": S.FINANCIAL_FACT_KEY,
     "custom_events": S.CUSTOM_EVENT_KEY,
+    "features": S.FEATURE_KEY,
 }
 
 # On a key conflict these columns are filled from the new row only where the stored one is null
