@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     @property
     def store_url(self) -> str:
         """The store URL, defaulting to a DuckDB file under ``home``."""
-        return self.store or f"duckdb:///{self.home / 'earnest.duckdb'}"
+        return self.store or f"duckdb:///{self.home.resolve() / 'earnest.duckdb'}"
 
     @property
     def cache_dir(self) -> Path:

@@ -22,6 +22,8 @@ from earnest.marketdata.adjust import adjusted_bars
 from earnest.quality.report import quality_report
 from earnest.store import SqlStore, open_store
 from earnest.workflows.events import event_table
+from earnest.workflows.features import build as build_features
+from earnest.workflows.features import read as read_features
 from earnest.workflows.ingest import IngestReport, ingest_paths
 from earnest.workflows.render import render_ingest, render_quality, table_of
 
@@ -141,9 +143,36 @@ def _events(console: Console, store: SqlStore) -> None:
     )
 
 
+def _features(console: Console, store: SqlStore) -> None:
+    """Build every registered feature on the demo universe and show one company's latest values."""
+    started = time.perf_counter()
+    report = build_features(store)
+    console.print(
+        f"[bold]features[/]: {report.total_rows:,} point-in-time values from {len(report.rows_written)} specs "
+        f"in {time.perf_counter() - started:.1f}s"
+        + (f"; skipped: {report.skipped}" if report.skipped else "")
+    )
+    shown = [
+        "ret_20d",
+        "rsi_14",
+        "vol_20d",
+        "rel_ret_20d",
+        "eps_yoy",
+        "sue",
+        "days_to_expiry",
+    ]
+    wide = read_features(store, features=shown, wide=True)
+    if wide.is_empty():
+        return
+    cols = ["instrument_id", *(c for c in shown if c in wide.columns)]
+    last = wide.filter(pl.col("date") == pl.col("date").max()).head(5).select(cols)
+    console.print(table_of(last.to_dicts(), title="features on the last session (first 5 instruments)"))
+
+
 def run_demo(console: Console, *, home: Path, data: Path | None = None, seed: int = 7) -> None:
     """Simulate (or take ``data``), ingest into a fresh DuckDB store under ``home``, and report."""
     home.mkdir(parents=True, exist_ok=True)
+    home = home.resolve()  # a relative home would read as an absolute path in the store URL
     db = home / "earnest.duckdb"
     for stale in (db, home / "earnest.duckdb.wal"):
         stale.unlink(missing_ok=True)
@@ -172,6 +201,7 @@ def run_demo(console: Console, *, home: Path, data: Path | None = None, seed: in
         _planted_check(console, store, planted)
         _actions(console, store)
         _events(console, store)
+        _features(console, store)
     finally:
         store.close()
     console.print(f"store: duckdb:///{db}  (try: earnest --home {home} show bars -s <SYMBOL> --adjusted)")

@@ -61,3 +61,14 @@ def test_conform_adds_missing_and_refuses_lossy_casts() -> None:
     assert out.item(0, "change_date") is None
     with pytest.raises(SchemaDriftError, match="change_date"):
         S.conform(pl.DataFrame({"change_date": ["not a date"]}), S.SYMBOL_CHANGES)
+
+
+def test_a_relative_home_gives_a_store_under_it_not_under_the_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EARNEST_HOME", "rel-home")
+    monkeypatch.delenv("EARNEST_STORE", raising=False)
+    monkeypatch.delenv("EARNEST_CONFIG", raising=False)
+    # "duckdb:///" + "rel-home/..." would read as the absolute path /rel-home/...
+    assert load_settings().store_url == f"duckdb:///{tmp_path / 'rel-home' / 'earnest.duckdb'}"
