@@ -6,6 +6,8 @@ day differs and prev_close chains correctly). Without ../shared the simulated fu
 
 Compared in the same run with a plain pandas baseline: read_csv per file, row-wise validation
 (the same OHLC / positivity / duplicate rules, one row at a time) and an insert into DuckDB.
+Also prints earnest's median seconds per stage (from the ingest report: read and parse, gate,
+store; plus closing the store, when DuckDB checkpoints), its CPU time and the machine's load.
 
     .venv/bin/python benchmarks/ingest.py [--repeat 3]
 """
@@ -15,8 +17,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
+import os
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -107,12 +111,18 @@ def build_year(folder: Path, year: int = 2023) -> list[Path]:
     return paths
 
 
+STAGES: list[dict[str, float]] = []
+"""Seconds per stage of each earnest run (from the ingest report, plus closing the store)."""
+
+
 def earnest_run(folder: Path, db: Path) -> int:
     db.unlink(missing_ok=True)
     store = open_store(f"duckdb:///{db}")
     report = ingest_paths(store, [folder], settings=QualitySettings(), run_reconcile=False)
     n = store.count("bars")
-    store.close()
+    t0 = time.perf_counter()
+    store.close()  # DuckDB checkpoints here (writes the primary-key index): part of storing
+    STAGES.append({**report.stage_s, "close": time.perf_counter() - t0, "total": report.elapsed_s})
     assert not report.failed
     return n
 
@@ -158,7 +168,11 @@ def main() -> None:
         rows = sum(1 for p in paths for _ in p.open()) - len(paths)
         print(f"data: {len(paths)} daily files, {rows:,} rows")
         n_e = earnest_run(folder, Path(tmp) / "e.duckdb")
+        STAGES.clear()
+        load = os.getloadavg()[0]
+        cpu0 = time.process_time()
         t_e = timed(lambda: earnest_run(folder, Path(tmp) / "e.duckdb"), repeat=args.repeat)
+        cpu_e = (time.process_time() - cpu0) / args.repeat
         n_p = pandas_run(paths, Path(tmp) / "p.duckdb")
         t_p = timed(lambda: pandas_run(paths, Path(tmp) / "p.duckdb"), repeat=max(1, args.repeat - 1))
     me, mp = median(t_e), median(t_p)
@@ -172,6 +186,15 @@ def main() -> None:
     print(
         f"earnest is {mp / me:.1f}x faster than the pandas baseline (target >= 5x); earnest median {me:.2f}s "
         f"(target <= 5 s); runs: {[round(t, 2) for t in t_e]}"
+    )
+    stages = ["read", "gate", "store", "close", "total"]
+    print_table(
+        [[stage, median([s.get(stage, 0.0) for s in STAGES])] for stage in stages],
+        ["earnest stage (read = parse, store includes the file lookups)", "median s"],
+    )
+    print(
+        f"earnest CPU time {cpu_e:.2f} s per run (all threads); load average {load:.2f} on "
+        f"{os.cpu_count()} cores when the earnest runs began (other work on the machine slows wall time)"
     )
 
 

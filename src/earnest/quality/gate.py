@@ -41,6 +41,12 @@ BAND_LOOKBACK_DAYS = 45
 _DATE_IN_LIST_MAX = 31
 """Files spanning at most this many dates look up stored rows by date; longer ones by instrument."""
 
+_DATE_LIST_MAX = 260
+"""Up to this many dates (a year of sessions, so any group of daily files gated together) the
+lookup by instrument names the dates; beyond, it takes their range. Daily files are grouped in
+name order (day of month first), so a group's range spans the year and would load every row
+stored for it."""
+
 _ID_IN_LIST_MAX = 2000
 
 
@@ -85,10 +91,11 @@ def _stored_bars(
     if not dates or not exchanges:
         return schemas.empty(schemas.BARS)
     where: list[tuple[str, Sequence[object]]] = [(f"exchange IN ({_marks(len(exchanges))})", exchanges)]
-    if len(dates) <= _DATE_IN_LIST_MAX:
+    if len(dates) <= _DATE_LIST_MAX:
         where.append((f"date IN ({_marks(len(dates))})", dates))
     else:
         where.append(("date BETWEEN ? AND ?", (dates[0], dates[-1])))
+    if len(dates) > _DATE_IN_LIST_MAX:
         resolved = resolve_instruments(frame, instruments=instruments, symbol_changes=symbol_changes)
         ids = resolved.get_column("instrument_id").drop_nulls().unique().to_list()
         if len(ids) <= _ID_IN_LIST_MAX:

@@ -111,7 +111,7 @@ def _master_isin(rows: pl.LazyFrame, instruments: pl.DataFrame, date_col: str) -
     """Add ``master_isin`` for rows without an ISIN, from the instruments master by (exchange,
     current symbol). When several instruments carry the symbol (a ticker reused after a
     delisting), the one listed on the row's date wins, then one whose status is ``listed``, then
-    the one seen most recently."""
+    the one seen most recently, then the smallest ISIN (so the answer never depends on row order)."""
     if instruments.is_empty():
         return rows.with_columns(pl.lit(None, dtype=pl.Utf8).alias("master_isin"))
     master = instruments.filter(pl.col("isin").is_not_null() & pl.col("symbol").is_not_null())
@@ -141,7 +141,13 @@ def _master_isin(rows: pl.LazyFrame, instruments: pl.DataFrame, date_col: str) -
             how="inner",
         )
         .with_columns(live.alias("_live"))
-        .sort(["_live", "_listed", "last_seen"], descending=True, nulls_last=True)
+        # ties (same status and last sighting) go to the smallest ISIN: the same answer every run
+        .sort(
+            ["_live", "_listed", "last_seen", "master_isin"],
+            descending=[True, True, True, False],
+            nulls_last=True,
+            maintain_order=True,
+        )
         .group_by(keys)
         .agg(pl.col("master_isin").first())
     )

@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import polars as pl
 
 from earnest.core import schemas as S
 from earnest.core.errors import DataError, SchemaDriftError
-
-NULL_TOKENS = frozenset({"", "-", "NA", "N/A", "nan", "NaN", "null", "NULL", "None"})
+from earnest.sources.csvsplit import (
+    NULL_TOKENS,
+    RawTable,
+    frame_table,
+    needs_csv_module,
+    split_csv,
+    unique_header,
+)
 
 
 @dataclass(frozen=True)
@@ -63,35 +68,21 @@ class Reader(Protocol):
 
 
 @dataclass(frozen=True)
-class RawTable:
-    """A CSV split into string columns, with the line number of each row and ragged rows apart."""
+class RawFile:
+    """One input file's bytes (or a zip member's), its name and content hash, before parsing."""
 
-    header: list[str]
-    columns: Mapping[str, list[str | None]]
-    lines: list[int]
-    ragged: list[tuple[int, str, str]]  # (line, reason, raw)
+    name: str
+    data: bytes
+    sha256: str
 
-    @property
-    def height(self) -> int:
-        return len(self.lines)
 
-    def strings(self, names: Sequence[str]) -> dict[str, pl.Series]:
-        """The columns ``names`` (those present) as Polars string Series; one Polars pass when the
-        table came from the fast split, which cleans only the columns asked for."""
-        if isinstance(self.columns, _FrameColumns):
-            return self.columns.series(names)
-        return {
-            n: pl.Series(n, self.columns[n], dtype=pl.Utf8) for n in dict.fromkeys(names) if n in self.columns
-        }
+@runtime_checkable
+class BatchReader(Reader, Protocol):
+    """A reader that can also parse several files of its format in one pass (much faster for many
+    small files: one CSV read and one typed parse instead of one per file)."""
 
-    def renamed(self, renames: Mapping[str, str]) -> RawTable:
-        """The same table with columns renamed (names not in ``renames`` are kept)."""
-        header = [renames.get(h, h) for h in self.header]
-        if isinstance(self.columns, _FrameColumns):
-            columns: Mapping[str, list[str | None]] = self.columns.renamed(renames)
-        else:
-            columns = {renames.get(k, k): v for k, v in self.columns.items()}
-        return RawTable(header, columns, self.lines, self.ragged)
+    def parse_many(self, files: Sequence[RawFile]) -> list[ParsedFile | DataError]:
+        """For each file, what :meth:`parse` returns for it, or the :class:`DataError` it raises."""
 
 
 def base_name(name: str) -> str:
@@ -144,218 +135,6 @@ def decode(data: bytes, name: str) -> str:
             raise DataError("file is not text", file=name) from exc
 
 
-def split_csv(
-    text: str,
-    *,
-    name: str,
-    header: Sequence[str] | None = None,
-    skip_lines: int = 0,
-    strip: bool = True,
-    null_tokens: frozenset[str] = NULL_TOKENS,
-) -> RawTable:
-    """Split CSV text into string columns.
-
-    ``header`` given means the file has no header row; otherwise the first line (after
-    ``skip_lines``) is the header, with names stripped. Trailing empty fields beyond the header
-    (NSE's trailing commas) are ignored; rows with other field counts are returned as ``ragged``.
-    Blank lines are skipped and not counted as data rows. Values in ``null_tokens`` become None
-    (pass a narrower set where a token such as ``NA`` is a real value, e.g. an NSE series).
-
-    Files without quotes are split by Polars (same result, many times faster); anything else goes
-    through the csv module.
-    """
-    if not _needs_csv_module(text):
-        lines = text.split("\n")
-        if header is not None:
-            names, start = list(header), skip_lines
-        elif len(lines) > skip_lines:
-            names, start = _header_names(lines[skip_lines].removesuffix("\r").split(",")), skip_lines + 1
-        else:
-            names, start = [], 0
-        if names and len(set(names)) == len(names):
-            if header is None and "" in null_tokens:
-                table = _split_polars(text, lines, skip_lines, names, strip=strip, null_tokens=null_tokens)
-                if table is not None:
-                    return table
-            return _split_fast(lines, start, names, strip=strip, null_tokens=null_tokens)
-    return _split_slow(
-        text, name=name, header=header, skip_lines=skip_lines, strip=strip, null_tokens=null_tokens
-    )
-
-
-_CSV_ONLY = ('"', "\x00", "\x1c", "\x1d", "\x1e", "\x1f")
-
-
-def _needs_csv_module(text: str) -> bool:
-    """True when a plain split on commas and newlines could differ from the csv module."""
-    return any(c in text for c in _CSV_ONLY) or text.count("\r") != text.count("\r\n")
-
-
-def _header_names(raw_header: Sequence[str]) -> list[str]:
-    names = [h.strip() for h in raw_header]
-    while names and names[-1] == "":
-        names.pop()
-    return names
-
-
-def _split_polars(
-    text: str,
-    lines: list[str],
-    skip_lines: int,
-    names: list[str],
-    *,
-    strip: bool,
-    null_tokens: frozenset[str],
-) -> RawTable | None:
-    """Polars' CSV reader, for the common case of a rectangular file: every line has as many
-    commas as the header line and none is blank. Returns None when that does not hold (the
-    caller then splits line by line and reports each ragged or blank row)."""
-    n_lines = len(lines) - (1 if lines and lines[-1] == "" else 0)
-    commas = lines[skip_lines].count(",")
-    n_rows = n_lines - skip_lines - 1
-    if n_rows <= 0 or text.count(",") != commas * (n_lines - skip_lines) + _commas_before(lines, skip_lines):
-        return None
-    try:
-        raw = pl.read_csv(
-            text.encode(),
-            infer_schema=False,
-            quote_char=None,
-            skip_rows=skip_lines,
-            truncate_ragged_lines=False,
-        )
-    except pl.exceptions.PolarsError:
-        return None
-    if raw.height != n_rows or raw.width < len(names):
-        return None
-    raw = raw.select(pl.nth(i).alias(n) for i, n in enumerate(names))
-    columns = _FrameColumns(raw, strip=strip, null_tokens=null_tokens)
-    first = skip_lines + 2
-    return RawTable(names, columns, list(range(first, first + n_rows)), [])
-
-
-def _commas_before(lines: list[str], skip_lines: int) -> int:
-    return sum(ln.count(",") for ln in lines[:skip_lines])
-
-
-def _split_fast(
-    lines: list[str], start: int, names: list[str], *, strip: bool, null_tokens: frozenset[str]
-) -> RawTable:
-    """The vectorised split: one Polars query over the lines (no quotes, ``\\n`` or ``\\r\\n`` endings).
-    Values are stripped and null tokens mapped later, per column, when a column is first used."""
-    width = len(names)
-    line = pl.col("line")
-    fields = [f"field_{i}" for i in range(width + 1)]
-    rest_blank = pl.col(fields[-1]).str.replace_all(",", "", literal=True).str.strip_chars() == ""
-    frame = (
-        pl.DataFrame({"line": lines[start:]}, schema={"line": pl.Utf8})
-        .lazy()
-        .with_row_index("line_no", offset=start + 1)
-        .with_columns(line.str.strip_suffix("\r"))
-        .filter(line.str.replace_all(",", "", literal=True).str.strip_chars() != "")
-        .with_columns(
-            line.str.splitn(",", width + 1).struct.rename_fields(fields).alias("parts"),
-            (line.str.count_matches(",", literal=True) + 1).alias("n_fields"),
-        )
-        .unnest("parts")
-        .with_columns(
-            ((pl.col("n_fields") == width) | ((pl.col("n_fields") > width) & rest_blank)).alias("ok")
-        )
-        .collect()
-    )
-    ok = frame.get_column("ok")
-    ragged = [
-        (int(n), f"expected {width} fields, found {k}", str(text))
-        for n, k, text in frame.filter(~ok).select("line_no", "n_fields", "line").iter_rows()
-    ]
-    good = frame.filter(ok) if ragged else frame
-    raw = good.select(pl.col(f).alias(n) for f, n in zip(fields, names, strict=False))
-    columns = _FrameColumns(raw, strip=strip, null_tokens=null_tokens)
-    return RawTable(names, columns, good.get_column("line_no").to_list(), ragged)
-
-
-class _FrameColumns(Mapping[str, list[str | None]]):
-    """The fast split's columns: raw fields in a Polars frame, cleaned (stripped, null tokens to
-    None) per column on first use, as Series for :func:`typed_frame` or as lists for everyone else."""
-
-    def __init__(self, raw: pl.DataFrame, *, strip: bool, null_tokens: frozenset[str]) -> None:
-        self._raw = raw
-        self._strip = strip
-        self._tokens = null_tokens
-        self._series: dict[str, pl.Series] = {}
-        self._lists: dict[str, list[str | None]] = {}
-
-    def series(self, names: Sequence[str]) -> dict[str, pl.Series]:
-        todo = [n for n in dict.fromkeys(names) if n in self._raw.columns and n not in self._series]
-        if todo:
-            tokens = list(self._tokens)
-
-            def clean(n: str) -> pl.Expr:
-                v = pl.col(n).str.strip_chars() if self._strip else pl.col(n)
-                return pl.when(v.is_in(tokens)).then(None).otherwise(v).alias(n)
-
-            self._series.update(self._raw.select(clean(n) for n in todo).to_dict())
-        return {n: self._series[n] for n in dict.fromkeys(names) if n in self._series}
-
-    def renamed(self, renames: Mapping[str, str]) -> _FrameColumns:
-        raw = self._raw.rename({k: v for k, v in renames.items() if k in self._raw.columns})
-        return _FrameColumns(raw, strip=self._strip, null_tokens=self._tokens)
-
-    def __getitem__(self, key: str) -> list[str | None]:
-        if key not in self._lists:
-            if key not in self._raw.columns:
-                raise KeyError(key)
-            self._lists[key] = self.series([key])[key].to_list()
-        return self._lists[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._raw.columns)
-
-    def __len__(self) -> int:
-        return self._raw.width
-
-
-def _split_slow(
-    text: str,
-    *,
-    name: str,
-    header: Sequence[str] | None,
-    skip_lines: int,
-    strip: bool,
-    null_tokens: frozenset[str],
-) -> RawTable:
-    """The csv-module split (quoted fields, unusual line endings)."""
-    reader = csv.reader(io.StringIO(text))
-    for _ in range(skip_lines):
-        next(reader, None)
-    if header is None:
-        try:
-            raw_header = next(reader)
-        except StopIteration:
-            raise DataError("file is empty: no header row", file=name, remedy="check the download") from None
-        names = _header_names(raw_header)
-    else:
-        names = list(header)
-    width = len(names)
-    cols: dict[str, list[str | None]] = {n: [] for n in names}
-    lines: list[int] = []
-    ragged: list[tuple[int, str, str]] = []
-    for raw_row in reader:
-        line_no = reader.line_num
-        if not raw_row or all(not c.strip() for c in raw_row):
-            continue
-        row = raw_row
-        if len(row) > width and all(not c.strip() for c in row[width:]):
-            row = row[:width]
-        if len(row) != width:
-            ragged.append((line_no, f"expected {width} fields, found {len(row)}", ",".join(row)))
-            continue
-        lines.append(line_no)
-        for n, v in zip(names, row, strict=True):
-            v2 = v.strip() if strip else v
-            cols[n].append(None if v2 in null_tokens else v2)
-    return RawTable(names, cols, lines, ragged)
-
-
 def require_columns(table: RawTable, required: Sequence[str], *, name: str, kind: str) -> None:
     """Raise a schema-drift error naming the missing and unexpected columns."""
     missing = [c for c in required if c not in table.header]
@@ -374,17 +153,44 @@ Parser = Callable[[pl.Expr], pl.Expr]
 """How to read one column: an expression over the cleaned string column (null where unreadable)."""
 
 
-def number(e: pl.Expr) -> pl.Expr:
-    """A decimal number; thousands separators (``1,234.5``) allowed."""
-    plain = e.cast(pl.Float64, strict=False)
-    return pl.coalesce(plain, e.str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False))
+@dataclass(frozen=True)
+class Tiered:
+    """A parser with a cheap first try: ``full(e)`` equals ``fast(e)`` wherever ``fast`` gives a
+    value (``full`` is ``coalesce(fast, slower ways)``). :func:`typed_rows` parses a column with
+    ``fast`` and only the rows it leaves unread with ``full``, which is the same result at a
+    fraction of the cost when nearly every value is plain; called directly, it is ``full``."""
+
+    fast: Parser
+    full: Parser
+
+    def __call__(self, e: pl.Expr) -> pl.Expr:
+        return self.full(e)
 
 
-def integer(e: pl.Expr) -> pl.Expr:
-    """A whole number; thousands separators and a zero fraction (``1,200.0``) allowed."""
-    f = e.str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
+def _float(e: pl.Expr) -> pl.Expr:
+    return e.cast(pl.Float64, strict=False)
+
+
+def _number(e: pl.Expr) -> pl.Expr:
+    return pl.coalesce(_float(e), _float(e.str.replace_all(",", "", literal=True)))
+
+
+number = Tiered(_float, _number)
+"""A decimal number; thousands separators (``1,234.5``) allowed."""
+
+
+def _int(e: pl.Expr) -> pl.Expr:
+    return e.cast(pl.Int64, strict=False)
+
+
+def _integer(e: pl.Expr) -> pl.Expr:
+    f = _float(e.str.replace_all(",", "", literal=True))
     whole = f.is_not_null() & (f == f.floor()) & (f.abs() < 9e18)
-    return pl.coalesce(e.cast(pl.Int64, strict=False), pl.when(whole).then(f).otherwise(None).cast(pl.Int64))
+    return pl.coalesce(_int(e), pl.when(whole).then(f).otherwise(None).cast(pl.Int64))
+
+
+integer = Tiered(_int, _integer)
+"""A whole number; thousands separators and a zero fraction (``1,200.0``) allowed."""
 
 
 def text(e: pl.Expr) -> pl.Expr:
@@ -428,6 +234,20 @@ def typed_frame(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Parse string columns into typed ones. Rows with an unparseable or missing required value
     are rejected, naming the first bad field. Returns (good rows with ``source_row``, rejects).
+    """
+    good, bad = typed_rows(table, cols)
+    targets = list(dict.fromkeys(col.target for col in cols))
+    rejects = parse_rejects(table, bad, name=name, sha256=sha256, target=target)
+    ragged = ragged_rejects(table, name=name, sha256=sha256, target=target)
+    return good.select(*targets, "source_row"), pl.concat([rejects, ragged])
+
+
+def typed_rows(
+    table: RawTable, cols: Sequence[Col], *, carry: Sequence[pl.Series] = ()
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of ``table`` whose values all parse, typed (the target columns, ``source_row`` and
+    the ``carry`` columns, one value per row of ``table``), and the rows that do not (for
+    :func:`parse_rejects`, which names each one's first bad field).
 
     All columns are parsed in one Polars query: a value is bad when it is present but its parse
     is null, or when it is missing from a required column.
@@ -438,8 +258,18 @@ def typed_frame(
     strings = table.strings(sources)
     base = pl.DataFrame(
         [
-            *(strings.get(src, pl.Series([None] * n, dtype=pl.Utf8)).alias(alias[src]) for src in sources),
-            pl.Series("source_row", table.lines, dtype=pl.Int64),
+            *(
+                strings[src].alias(alias[src])
+                if src in strings
+                else pl.repeat(None, n, dtype=pl.Utf8, eager=True).alias(alias[src])
+                for src in sources
+            ),
+            (
+                table.lines.alias("source_row")
+                if isinstance(table.lines, pl.Series)
+                else pl.Series("source_row", table.lines, dtype=pl.Int64)
+            ),
+            *carry,
         ]
     ).with_row_index(_INDEX)
     problems = []
@@ -447,21 +277,34 @@ def typed_frame(
         src = pl.col(alias[col.source])
         problem = src.is_not_null() & pl.col(col.target).is_null()
         problems.append(problem | src.is_null() if col.required else problem)
-    checked = (
-        base.lazy()
-        .with_columns(col.parse(pl.col(alias[col.source])).alias(col.target) for col in cols)
-        .with_columns(pl.any_horizontal(problems).alias(_BAD))
-        .collect()
-    )
+    checked = _parsed(base, cols, alias).with_columns(pl.any_horizontal(problems).alias(_BAD))
     targets = list(dict.fromkeys(col.target for col in cols))
     bad = checked.filter(pl.col(_BAD))
-    frame = checked.filter(~pl.col(_BAD)) if bad.height else checked
-    frame = frame.select(*targets, "source_row")
-    rejects = _parse_rejects(
-        table, _first_bad_field(bad, cols, alias), name=name, sha256=sha256, target=target
+    good = checked.filter(~pl.col(_BAD)) if bad.height else checked
+    good = good.select(*targets, "source_row", *(c.name for c in carry))
+    return good, _first_bad_field(bad, cols, alias)
+
+
+def _parsed(base: pl.DataFrame, cols: Sequence[Col], alias: Mapping[str, str]) -> pl.DataFrame:
+    """``base`` with every column parsed: :class:`Tiered` parsers try their fast way on all rows,
+    then every column is parsed in full on the (usually no) rows where a fast way left a value
+    unread, which gives each row exactly what parsing it in full does."""
+    fast = [col.parse.fast if isinstance(col.parse, Tiered) else col.parse for col in cols]
+    first = base.lazy().with_columns(
+        p(pl.col(alias[c.source])).alias(c.target) for p, c in zip(fast, cols, strict=True)
     )
-    ragged = ragged_rejects(table, name=name, sha256=sha256, target=target)
-    return frame, pl.concat([rejects, ragged])
+    tiered = [c for c in cols if isinstance(c.parse, Tiered)]
+    if not tiered:
+        return first.collect()
+    unread = pl.any_horizontal(
+        pl.col(alias[c.source]).is_not_null() & pl.col(c.target).is_null() for c in tiered
+    )
+    frame = first.with_columns(unread.alias("__unread")).collect()
+    redo = frame.filter(pl.col("__unread"))
+    if redo.is_empty():
+        return frame.drop("__unread")
+    redone = redo.with_columns(c.parse(pl.col(alias[c.source])).alias(c.target) for c in cols)
+    return pl.concat([frame.filter(~pl.col("__unread")), redone]).sort(_INDEX).drop("__unread")
 
 
 def _first_bad_field(bad: pl.DataFrame, cols: Sequence[Col], alias: Mapping[str, str]) -> pl.DataFrame:
@@ -481,10 +324,9 @@ def _first_bad_field(bad: pl.DataFrame, cols: Sequence[Col], alias: Mapping[str,
     return bad.with_columns(pl.coalesce(fields).alias(_FIELD), pl.coalesce(reasons).alias(_REASON))
 
 
-def _parse_rejects(
-    table: RawTable, bad: pl.DataFrame, *, name: str, sha256: str, target: str
-) -> pl.DataFrame:
-    """Quarantine records for the rows :func:`typed_frame` found bad; ``raw`` is the whole row."""
+def parse_rejects(table: RawTable, bad: pl.DataFrame, *, name: str, sha256: str, target: str) -> pl.DataFrame:
+    """Quarantine records for (some of) the bad rows :func:`typed_rows` returned for ``table``;
+    ``raw`` is the whole row as read."""
     if bad.is_empty():
         return S.empty(S.QUARANTINE)
     rows = bad.get_column(_INDEX).to_list()
@@ -574,18 +416,24 @@ def reject_rows(
 
 __all__ = [
     "NULL_TOKENS",
+    "BatchReader",
     "Col",
     "ParsedFile",
+    "RawFile",
     "RawTable",
     "Reader",
+    "Tiered",
     "base_name",
     "date_parser",
     "decode",
+    "frame_table",
     "has_most",
     "head_fields",
     "header_upper",
     "integer",
+    "needs_csv_module",
     "number",
+    "parse_rejects",
     "ragged_rejects",
     "reject_rows",
     "require_columns",
@@ -593,5 +441,7 @@ __all__ = [
     "stem",
     "text",
     "typed_frame",
+    "typed_rows",
+    "unique_header",
     "upper_text",
 ]

@@ -16,206 +16,50 @@ Formats (all detected from the header, never from the file name alone):
   the lot size), both stored as published.
 
 The session date comes from the file name when it carries one and from the rows otherwise; rows
-dated another day are quarantined (rule ``date_mismatch``). The helpers at the top are shared with
-:mod:`earnest.sources.bse_bhavcopy`.
+dated another day are quarantined (rule ``date_mismatch``). The equity-bars readers parse many
+files at once (``parse_many``: one CSV read and one typed parse for all plain files of a header,
+see :mod:`earnest.sources.bhavcopy`, which also holds the helpers shared with
+:mod:`earnest.sources.bse_bhavcopy`; they are re-exported here).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import polars as pl
 
 from earnest.core import schemas
-from earnest.core.calendar import eod_known_utc
 from earnest.core.errors import DataError, SchemaDriftError
 from earnest.sources.base import (
     Col,
     ParsedFile,
+    RawFile,
     RawTable,
     Reader,
     base_name,
     date_parser,
-    decode,
     head_fields,
     integer,
     number,
     reject_rows,
-    require_columns,
-    split_csv,
     typed_frame,
     upper_text,
 )
-
-BHAVCOPY_NULLS = frozenset({"", "-"})
-"""Empty and ``-`` mean missing. ``NA`` is not missing here: it is a real NSE series (N-series debt)."""
-
-_MAX_DRIFT = 2
-"""A header missing at most this many of a layout's required columns is that layout, drifted."""
-
-
-@dataclass(frozen=True)
-class Layout:
-    """A known header: the columns a file must have and the ones it may have."""
-
-    required: tuple[str, ...]
-    optional: tuple[str, ...] = ()
-
-    def claims(self, fields: Sequence[str]) -> bool:
-        """True if ``fields`` is this layout, possibly drifted by a renamed or missing column."""
-        have = {f.upper() for f in fields}
-        present = sum(c.upper() in have for c in self.required)
-        return present >= len(self.required) - _MAX_DRIFT and present > _MAX_DRIFT * 2
-
-
-def read_table(name: str, data: bytes, layout: Layout, *, kind: str) -> RawTable:
-    """Split the CSV, rename header columns to the layout's spelling (case-insensitive) and check
-    that every required column is there (else :class:`SchemaDriftError` naming the missing ones)."""
-    table = split_csv(decode(data, name), name=name, null_tokens=BHAVCOPY_NULLS)
-    spelled = {c.upper(): c for c in (*layout.required, *layout.optional)}
-    header = [spelled.get(h.upper(), h) for h in table.header]
-    if header != table.header and len(set(header)) == len(header):
-        table = table.renamed(dict(zip(table.header, header, strict=True)))
-    require_columns(table, layout.required, name=name, kind=kind)
-    return table
-
-
-def session_split(
-    frame: pl.DataFrame,
-    name_date: dt.date | None,
-    *,
-    name: str,
-    sha256: str,
-    target: str,
-    date_field: str,
-) -> tuple[dt.date | None, pl.DataFrame, pl.DataFrame]:
-    """Decide the file's session date and quarantine rows dated another day (rule ``date_mismatch``).
-
-    The date in the file name wins when there is one; a name whose date matches no row at all
-    is an error (the file is misnamed). Without a name date the most common row date is used.
-    """
-    if frame.height == 0:
-        return name_date, frame, schemas.empty(schemas.QUARANTINE)
-    counts = frame.get_column("date").value_counts(sort=True, name="n")
-    top = counts.row(0)
-    if name_date is None:
-        if counts.height > 1 and counts.row(1)[1] == top[1]:
-            raise DataError(
-                f"rows are dated {counts.get_column('date').to_list()} in equal numbers",
-                remedy="split the file by date, or name it with its session date",
-                file=name,
-                field=date_field,
-            )
-        session: dt.date = top[0]
-    else:
-        session = name_date
-        if session not in counts.get_column("date").to_list():
-            raise DataError(
-                f"the file name says session {session} but its rows are dated {top[0]}",
-                remedy="the file is probably misnamed: rename it to the session date in its rows, "
-                "or download the right day",
-                file=name,
-                field=date_field,
-            )
-    mask = frame.get_column("date") != session
-    if not mask.any():
-        return session, frame, schemas.empty(schemas.QUARANTINE)
-    reason = pl.select(
-        pl.lit(f"{date_field} ")
-        + frame.get_column("date").cast(pl.Utf8)
-        + pl.lit(f" is not the session {session}")
-    ).to_series()
-    kept, rejects = reject_rows(
-        frame,
-        mask,
-        name=name,
-        sha256=sha256,
-        target=target,
-        field=date_field,
-        rule="date_mismatch",
-        reason=reason,
-    )
-    return session, kept, rejects
-
-
-def finish(
-    frame: pl.DataFrame, schema: schemas.Schema, *, exchange: str, session: dt.date | None, name: str
-) -> pl.DataFrame:
-    """Add the constant columns (exchange, knowledge time, source file) and conform to ``schema``."""
-    known = eod_known_utc(session) if session is not None else None
-    frame = frame.with_columns(
-        pl.lit(exchange, dtype=pl.Utf8).alias("exchange"),
-        pl.lit(known, dtype=schemas.UTC_TS).alias("knowledge_time"),
-        pl.lit(name, dtype=pl.Utf8).alias("source_file"),
-    )
-    return schemas.conform(frame, schema, name=name)
-
-
-def lakhs(e: pl.Expr) -> pl.Expr:
-    """A number in lakhs of rupees as rupees (1 lakh = 100,000), rounded to the paisa."""
-    return (number(e) * 1e5).round(2)
-
-
-@dataclass(frozen=True)
-class NameDate:
-    """Where a file name carries its session date: a regex whose group 1 is the date, and its format."""
-
-    pattern: re.Pattern[str]
-    fmt: str
-
-    def find(self, name: str) -> dt.date | None:
-        m = self.pattern.search(base_name(name))
-        if m is None:
-            return None
-        try:
-            return dt.datetime.strptime(m.group(1).title(), self.fmt).date()
-        except ValueError:
-            return None
-
-
-@dataclass(frozen=True)
-class _BarsSpec:
-    """One bars layout: its columns, its date column and how its file name carries the date."""
-
-    kind: str
-    layout: Layout
-    cols: tuple[Col, ...]
-    date_field: str
-    name_date: NameDate
-    check: Callable[[pl.DataFrame, str], None] | None = None
-    table_check: Callable[[RawTable, str], None] | None = None
-
-
-def _parse_bars(spec: _BarsSpec, name: str, data: bytes, sha256: str) -> ParsedFile:
-    table = read_table(name, data, spec.layout, kind=spec.kind)
-    if spec.table_check is not None:
-        spec.table_check(table, name)
-    frame, rejects = typed_frame(table, spec.cols, name=name, sha256=sha256, target="bars")
-    if spec.check is not None:
-        spec.check(frame, name)
-    session, frame, mismatched = session_split(
-        frame,
-        spec.name_date.find(name),
-        name=name,
-        sha256=sha256,
-        target="bars",
-        date_field=spec.date_field,
-    )
-    return ParsedFile(
-        name=name,
-        sha256=sha256,
-        kind=spec.kind,
-        target="bars",
-        rows_total=table.height + len(table.ragged),
-        frame=finish(frame, schemas.BARS, exchange="NSE", session=session, name=name),
-        rejects=pl.concat([rejects, mismatched]),
-        session_date=session,
-        meta={"columns": str(len(table.header))},
-    )
-
+from earnest.sources.bhavcopy import (
+    BHAVCOPY_NULLS,
+    BarsSpec,
+    Layout,
+    NameDate,
+    finish,
+    lakhs,
+    parse_bars,
+    parse_bars_many,
+    read_table,
+    segment_errors,
+    session_split,
+)
+from earnest.sources.stacked import MEMBER
 
 # fmt: off
 _LEGACY_COLUMNS = (
@@ -230,7 +74,7 @@ _SEC_FULL_COLUMNS = (
 
 # --- legacy CM bhavcopy -------------------------------------------------------------------------
 
-_LEGACY = _BarsSpec(
+_LEGACY = BarsSpec(
     kind="nse_bhavcopy_legacy",
     layout=Layout(
         required=_LEGACY_COLUMNS,
@@ -259,22 +103,27 @@ _LEGACY = _BarsSpec(
 # --- sec_bhavdata_full --------------------------------------------------------------------------
 
 
-def _check_not_converted(frame: pl.DataFrame, name: str) -> None:
+def _check_not_converted(frame: pl.DataFrame, names: Sequence[str]) -> dict[int, DataError]:
     """Some mirrors rewrote legacy bhavcopies into this header with ``AVG_PRICE`` 0 and turnover in
-    rupees; reading them as NSE files would inflate turnover 100,000-fold."""
-    avg = frame.get_column("avg_price")
-    traded = frame.get_column("volume") > 0
-    if traded.any() and bool((avg.filter(traded).fill_null(0.0) == 0.0).all()):
-        raise SchemaDriftError(
+    rupees; reading them as NSE files would inflate turnover 100,000-fold. Checked per file."""
+    traded = pl.col("volume") > 0
+    flags = frame.group_by(MEMBER).agg(
+        traded.any().alias("traded"),
+        (pl.col("avg_price").filter(traded).fill_null(0.0) == 0.0).all().alias("zero"),
+    )
+    return {
+        k: SchemaDriftError(
             "AVG_PRICE is 0 on every traded row: this is not an NSE sec_bhavdata_full file but a legacy "
             "bhavcopy converted into its layout (its TURNOVER_LACS would hold rupees, not lakhs)",
             remedy="ingest the original cmDDMONYYYYbhav.csv instead",
-            file=name,
+            file=names[k],
             field="AVG_PRICE",
         )
+        for k in flags.filter(pl.col("traded") & pl.col("zero")).get_column(MEMBER).to_list()
+    }
 
 
-_SEC_FULL = _BarsSpec(
+_SEC_FULL = BarsSpec(
     kind="nse_sec_bhavdata_full",
     layout=Layout(
         required=_SEC_FULL_COLUMNS,
@@ -302,11 +151,11 @@ _SEC_FULL = _BarsSpec(
 
 
 class _BarsReader:
-    """A reader for one NSE bars layout, recognised by its header line."""
+    """A reader for one NSE bars layout, recognised by its header line; parses many files at once."""
 
     target: str = "bars"
 
-    def __init__(self, spec: _BarsSpec) -> None:
+    def __init__(self, spec: BarsSpec) -> None:
         self.kind: str = spec.kind
         self._spec = spec
 
@@ -315,7 +164,10 @@ class _BarsReader:
         return bool(first) and self._spec.layout.claims(first[0])
 
     def parse(self, name: str, data: bytes, *, sha256: str) -> ParsedFile:
-        return _parse_bars(self._spec, name, data, sha256)
+        return parse_bars(self._spec, RawFile(name, data, sha256))
+
+    def parse_many(self, files: Sequence[RawFile]) -> list[ParsedFile | DataError]:
+        return parse_bars_many(self._spec, files)
 
 
 # --- UDiFF (CM and F&O) -------------------------------------------------------------------------
@@ -382,24 +234,18 @@ def _udiff_segment(name: str, head: str) -> str | None:
 
 def _check_segment(table: RawTable, want: str, *, name: str) -> None:
     """A UDiFF file must hold one segment, the one its reader expects."""
-    found = sorted({v.upper() for v in set(table.columns["Sgmt"]) if v is not None})
-    if found and found != [want]:
-        raise SchemaDriftError(
-            f"UDiFF file has segment(s) {found}; this reader expects only {want} "
-            "(CM files go to bars, FO files to derivative_bars; other segments are not supported)",
-            remedy="check the file: a bhavcopy holds one segment",
-            file=name,
-            field="Sgmt",
-        )
+    errors = segment_errors(table, pl.Series([0] * table.height, dtype=pl.Int32), want, [name])
+    if errors:
+        raise errors[0]
 
 
-_UDIFF_CM = _BarsSpec(
+_UDIFF_CM = BarsSpec(
     kind="nse_udiff_cm",
     layout=Layout(required=("TradDt", "Sgmt", "TckrSymb", "SctySrs", "ISIN", *(c.source for c in _PRICES))),
     cols=_CM_COLS,
     date_field="TradDt",
     name_date=_UDIFF_NAME,
-    table_check=lambda table, name: _check_segment(table, "CM", name=name),
+    segment="CM",
 )
 
 
@@ -415,7 +261,10 @@ class UdiffCmReader:
         return seg is not None and seg != "FO"
 
     def parse(self, name: str, data: bytes, *, sha256: str) -> ParsedFile:
-        return _parse_bars(_UDIFF_CM, name, data, sha256)
+        return parse_bars(_UDIFF_CM, RawFile(name, data, sha256))
+
+    def parse_many(self, files: Sequence[RawFile]) -> list[ParsedFile | DataError]:
+        return parse_bars_many(_UDIFF_CM, files)
 
 
 class UdiffFoReader:
@@ -503,4 +352,16 @@ READERS: list[Reader] = [
     UdiffCmReader(),
 ]
 
-__all__ = ["READERS", "UDIFF_COLUMNS", "Layout", "UdiffCmReader", "UdiffFoReader"]
+__all__ = [
+    "BHAVCOPY_NULLS",
+    "READERS",
+    "UDIFF_COLUMNS",
+    "Layout",
+    "NameDate",
+    "UdiffCmReader",
+    "UdiffFoReader",
+    "finish",
+    "lakhs",
+    "read_table",
+    "session_split",
+]

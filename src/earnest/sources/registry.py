@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib
 import io
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
 from earnest.core.errors import DataError, UnknownFormatError
 from earnest.core.hashing import sha256_bytes
-from earnest.sources.base import ParsedFile, Reader, decode
+from earnest.sources.base import BatchReader, ParsedFile, RawFile, Reader, decode
 
 # Order matters: specific formats first, the generic CSV last.
 _MODULES = (
@@ -63,22 +63,30 @@ def read_bytes(name: str, data: bytes, *, strict: bool = True) -> list[ParsedFil
     With ``strict`` an unrecognised file raises :class:`UnknownFormatError`; otherwise it is
     skipped (an empty list).
     """
+    got = read_many([(name, data)], strict=strict)[0]
+    if isinstance(got, DataError):
+        raise got
+    return got
+
+
+def _unknown(name: str) -> UnknownFormatError:
+    return UnknownFormatError(
+        "no reader recognises this file",
+        remedy=f"known formats: {', '.join(known_formats())}; for other data use the generic CSV "
+        "layout documented in docs/formats.md",
+        file=name,
+    )
+
+
+def _members(name: str, data: bytes) -> list[tuple[str, bytes]]:
+    """The files inside ``data`` as :func:`read_bytes` walks them: a zip's members (recursively,
+    named ``archive.zip!member``) or the file itself."""
     if data[:4] == b"PK\x03\x04" or name.lower().endswith(".zip"):
-        return list(_read_zip(name, data, strict=strict))
-    reader = detect(name, data)
-    if reader is None:
-        if strict:
-            raise UnknownFormatError(
-                "no reader recognises this file",
-                remedy=f"known formats: {', '.join(known_formats())}; for other data use the generic CSV "
-                "layout documented in docs/formats.md",
-                file=name,
-            )
-        return []
-    return [reader.parse(name, data, sha256=sha256_bytes(data))]
+        return [m for member in _zip_members(name, data) for m in _members(*member)]
+    return [(name, data)]
 
 
-def _read_zip(name: str, data: bytes, *, strict: bool) -> Iterator[ParsedFile]:
+def _zip_members(name: str, data: bytes) -> Iterator[tuple[str, bytes]]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         bad = zf.testzip()
@@ -92,9 +100,64 @@ def _read_zip(name: str, data: bytes, *, strict: bool) -> Iterator[ParsedFile]:
         raise DataError(f"zip member {bad} is corrupt", remedy="fetch the archive again", file=name)
     with zf:
         for info in zf.infolist():
-            if info.is_dir():
+            if not info.is_dir():
+                yield f"{name}!{info.filename}", zf.read(info)
+
+
+def read_many(
+    items: Sequence[tuple[str, bytes]], *, strict: bool = True
+) -> list[list[ParsedFile] | DataError]:
+    """:func:`read_bytes` for several files: for each, the parsed files it yields or the
+    :class:`DataError` it raises. Files (and zip members) of one format whose reader can parse
+    many at once (:class:`~earnest.sources.base.BatchReader`) are parsed in one pass, with the
+    same result per file."""
+    files: list[list[RawFile] | DataError] = []
+    parsed: dict[int, ParsedFile | DataError] = {}
+    batches: dict[str, tuple[BatchReader, list[RawFile]]] = {}
+    single: list[tuple[Reader, RawFile]] = []
+    for name, data in items:
+        try:
+            members = _members(name, data)
+        except DataError as exc:
+            files.append(exc)
+            continue
+        mine: list[RawFile] = []
+        for member, raw in members:
+            reader = detect(member, raw)
+            if reader is None and not strict:
                 continue
-            yield from read_bytes(f"{name}!{info.filename}", zf.read(info), strict=strict)
+            f = RawFile(member, raw, "" if reader is None else sha256_bytes(raw))
+            mine.append(f)
+            if reader is None:
+                parsed[id(f)] = _unknown(member)
+            elif isinstance(reader, BatchReader):
+                batches.setdefault(reader.kind, (reader, []))[1].append(f)
+            else:
+                single.append((reader, f))
+        files.append(mine)
+    for reader, group in batches.values():
+        parsed.update((id(f), got) for f, got in zip(group, reader.parse_many(group), strict=True))
+    for reader, f in single:
+        try:
+            parsed[id(f)] = reader.parse(f.name, f.data, sha256=f.sha256)
+        except DataError as exc:
+            parsed[id(f)] = exc
+    return [_assemble(entry, parsed) for entry in files]
+
+
+def _assemble(
+    entry: list[RawFile] | DataError, parsed: dict[int, ParsedFile | DataError]
+) -> list[ParsedFile] | DataError:
+    """One input's parsed members, or the first member's error (as :func:`read_bytes` stops there)."""
+    if isinstance(entry, DataError):
+        return entry
+    out: list[ParsedFile] = []
+    for f in entry:
+        got = parsed[id(f)]
+        if isinstance(got, DataError):
+            return got
+        out.append(got)
+    return out
 
 
 def _is_documentation(path: Path) -> bool:
@@ -122,4 +185,4 @@ def iter_input_files(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-__all__ = ["detect", "iter_input_files", "known_formats", "read_bytes", "readers"]
+__all__ = ["detect", "iter_input_files", "known_formats", "read_bytes", "read_many", "readers"]

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import polars as pl
 
@@ -38,6 +38,7 @@ TABLES: dict[str, S.Schema] = {
     "financial_facts": S.FINANCIAL_FACTS,
     "custom_events": S.CUSTOM_EVENTS,
     "features": S.FEATURES,
+    "lab_trials": S.LAB_TRIALS,
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -53,6 +54,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "financial_facts": S.FINANCIAL_FACT_KEY,
     "custom_events": S.CUSTOM_EVENT_KEY,
     "features": S.FEATURE_KEY,
+    "lab_trials": S.LAB_TRIAL_KEY,
 }
 
 # On a key conflict these columns are filled from the new row only where the stored one is null
@@ -61,6 +63,28 @@ FILL_ON_CONFLICT: dict[str, tuple[str, ...]] = {
     "bars": ("isin", "last", "prev_close", "volume", "turnover", "trades", "delivery_qty"),
     "index_bars": ("open", "high", "low", "volume", "turnover"),
     "instruments": ("isin", "name", "series", "listing_date", "delisting_date", "face_value"),
+}
+
+# On a key conflict these columns take the new row's values: a derived row recomputed from changed
+# inputs (``earnest features build --rebuild``) replaces the stored one.
+REPLACE_ON_CONFLICT: dict[str, tuple[str, ...]] = {
+    "features": ("value", "known_at", "spec_hash", "computed_at"),
+}
+
+# On a key conflict these columns are set to SQL expressions of the stored row (``{t}``) and the new
+# one (``excluded``): re-running a lab trial counts the run and keeps its first run time.
+UPDATE_ON_CONFLICT: dict[str, dict[str, str]] = {
+    "lab_trials": {
+        "hypothesis_name": "excluded.hypothesis_name",
+        "variant_json": "excluded.variant_json",
+        "n_events": "excluded.n_events",
+        "effect": "excluded.effect",
+        "p_value": "excluded.p_value",
+        "receipt_json": "excluded.receipt_json",
+        "first_run_at": "LEAST({t}.first_run_at, excluded.first_run_at)",
+        "last_run_at": "GREATEST({t}.last_run_at, excluded.last_run_at)",
+        "runs": "{t}.runs + excluded.runs",
+    },
 }
 
 APPEND_ONLY = ("quarantine", "quality_findings")
@@ -118,6 +142,7 @@ class Store(Protocol):
     def schema_version(self) -> int: ...
     def close(self) -> None: ...
     def file_seen(self, sha256: str) -> bool: ...
+    def files_seen(self, shas: Sequence[str]) -> set[str]: ...
     def ingest(self, batch: IngestBatch) -> IngestOutcome: ...
     def ingest_many(self, batches: Sequence[IngestBatch]) -> list[IngestOutcome]: ...
     def read(
@@ -143,7 +168,13 @@ _BATCH, _COUNTED, _PASS = "__batch", "__counted", "__pass"
 
 
 def _conflict_action(table: str) -> str:
-    """The ON CONFLICT clause of ``table``: merge-fill (and instrument rules) or do nothing."""
+    """The ON CONFLICT clause of ``table``: replace, merge-fill (and instrument rules) or do nothing."""
+    update = UPDATE_ON_CONFLICT.get(table)
+    if update:
+        return "DO UPDATE SET " + ", ".join(f"{c} = {e.format(t=table)}" for c, e in update.items())
+    replace = REPLACE_ON_CONFLICT.get(table, ())
+    if replace:
+        return "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in replace)
     fill = FILL_ON_CONFLICT.get(table, ())
     if table == "instruments":
         sets = [f"{c} = COALESCE({table}.{c}, excluded.{c})" for c in fill]
@@ -189,6 +220,14 @@ def _collapse_instruments(frame: pl.DataFrame) -> pl.DataFrame:
     return out.select(frame.columns)
 
 
+def _conformed(frame: pl.DataFrame, schema: S.Schema, *, name: str) -> pl.DataFrame:
+    """:func:`~earnest.core.schemas.conform`, skipped when ``frame`` already has exactly the
+    schema's columns, in order, with types it treats as equal (what the gate hands over)."""
+    if frame.columns == list(schema) and frame.dtypes == list(schema.values()):
+        return frame
+    return S.conform(frame, schema, name=name)
+
+
 def _file_record(out: IngestOutcome, code_version: str, now: dt.datetime) -> dict[str, Any]:
     return {
         "sha256": out.sha256,
@@ -217,15 +256,46 @@ def migrations() -> list[tuple[int, str, str]]:
 LATEST_VERSION = max(v for v, _, _ in migrations())
 
 
-def _split_sql(script: str) -> list[str]:
-    lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+_DIALECT_MARK = re.compile(r"--\s*dialect:\s*(\w+)")
+
+
+def _split_sql(script: str, *, dialect: str) -> list[str]:
+    """The statements of a migration script that run on ``dialect``.
+
+    Comment lines are dropped; a ``-- dialect: NAME`` comment line makes the next statement run
+    on the backend whose :attr:`SqlStore.dialect` is ``NAME`` only (e.g. an index that helps one
+    engine and slows the other down).
+    """
+    out: list[str] = []
+    current: list[str] = []
+    only: str | None = None
+    for line in script.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--"):
+            mark = _DIALECT_MARK.fullmatch(stripped)
+            only = mark.group(1) if mark else only
+            continue
+        *ended, rest = line.split(";")
+        for part in ended:
+            stmt = "\n".join([*current, part]).strip()
+            current = []
+            if stmt:
+                if only in (None, dialect):
+                    out.append(stmt)
+                only = None
+        current.append(rest)
+    stmt = "\n".join(current).strip()
+    if stmt and only in (None, dialect):
+        out.append(stmt)
+    return out
 
 
 class SqlStore(ABC):
     """Shared behaviour of the SQL backends. Subclasses implement the primitives only."""
 
     url: str
+    dialect: ClassVar[str] = "sql"
+    """The SQL engine (``duckdb``, ``postgresql``), for migration statements marked for one engine."""
 
     # ---- primitives -------------------------------------------------------------------------
     @abstractmethod
@@ -277,7 +347,7 @@ class SqlStore(ABC):
                 continue
             try:
                 with self.transaction():
-                    for stmt in _split_sql(sql):
+                    for stmt in _split_sql(sql, dialect=self.dialect):
                         self._execute(stmt)
                     self._execute(
                         "INSERT INTO schema_migrations VALUES (?, ?, ?)",
@@ -293,6 +363,10 @@ class SqlStore(ABC):
     def file_seen(self, sha256: str) -> bool:
         got = self._fetch("SELECT count(*) AS n FROM ingested_files WHERE sha256 = ?", (sha256,))
         return int(got.item(0, 0)) > 0
+
+    def files_seen(self, shas: Sequence[str]) -> set[str]:
+        """The content hashes among ``shas`` that are already ingested (one query per 500)."""
+        return self._known_files(shas)
 
     def ingest(self, batch: IngestBatch) -> IngestOutcome:
         return self.ingest_many([batch])[0]
@@ -350,7 +424,7 @@ class SqlStore(ABC):
                     continue
                 counted = table in COUNTED_TABLES or masters_only
                 tables.setdefault(table, []).append(
-                    S.conform(frame, TABLES[table], name=table).with_columns(
+                    _conformed(frame, TABLES[table], name=table).with_columns(
                         pl.lit(j).alias(_BATCH), pl.lit(counted).alias(_COUNTED)
                     )
                 )
@@ -372,15 +446,17 @@ class SqlStore(ABC):
         merging them one by one.
         """
         key = list(KEYS[table])
-        frame = frame.unique(subset=[*key, _BATCH], keep="first", maintain_order=True)
-        if table == "instruments" and not frame.get_column(_COUNTED).any():
-            frame = _collapse_instruments(frame)
-        frame = frame.with_columns(pl.int_range(pl.len()).over(key).alias(_PASS))
+        passes = [frame]
+        if frame.select(pl.struct(key).is_duplicated().any()).item():  # else one pass (the usual case)
+            frame = frame.unique(subset=[*key, _BATCH], keep="first", maintain_order=True)
+            if table == "instruments" and not frame.get_column(_COUNTED).any():
+                frame = _collapse_instruments(frame)
+            frame = frame.with_columns(pl.int_range(pl.len()).over(key).alias(_PASS))
+            n_passes = int(frame.get_column(_PASS).max() or 0) + 1  # type: ignore[arg-type]
+            passes = [frame.filter(pl.col(_PASS) == p).drop(_PASS) for p in range(n_passes)]
         results = []
-        n_passes = int(frame.get_column(_PASS).max() or 0) + 1  # type: ignore[arg-type]
-        for p in range(n_passes):
-            part = frame.filter(pl.col(_PASS) == p)
-            matched = self._upsert_keys(table, part.drop(_BATCH, _COUNTED, _PASS))
+        for part in passes:
+            matched = self._upsert_keys(table, part.drop(_BATCH, _COUNTED))
             hit = part.join(matched, on=key, how="semi") if matched.height else part.clear()
             results.append(
                 part.filter(pl.col(_COUNTED))
@@ -422,10 +498,10 @@ class SqlStore(ABC):
     def _append_all(self, table: str, frames: Sequence[pl.DataFrame]) -> None:
         parts = [f for f in frames if f.height]
         if parts:
-            self._append(table, pl.concat([S.conform(f, TABLES[table], name=table) for f in parts]))
+            self._append(table, pl.concat([_conformed(f, TABLES[table], name=table) for f in parts]))
 
     def _append(self, table: str, frame: pl.DataFrame) -> None:
-        frame = S.conform(frame, TABLES[table], name=table)
+        frame = _conformed(frame, TABLES[table], name=table)
         name = f"stage_{table}"
         self._stage(name, frame, table)
         try:
@@ -446,10 +522,12 @@ class SqlStore(ABC):
                 f"SELECT {', '.join(f's.{k}' for k in key)} FROM {table} t JOIN {name} s ON {on}"
             )
             cols = ", ".join(frame.columns)
-            self._execute(
-                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name} "
-                f"ON CONFLICT ({', '.join(key)}) {_conflict_action(table)}"
-            )
+            insert = f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}"
+            if matched.height:
+                insert += f" ON CONFLICT ({', '.join(key)}) {_conflict_action(table)}"
+            # else every key is new (the key constraint still refuses a duplicate): a plain
+            # insert, which DuckDB writes faster than one that checks for conflicts
+            self._execute(insert)
         finally:
             self._unstage(name)
         if matched.height:
@@ -564,7 +642,9 @@ __all__ = [
     "APPEND_ONLY",
     "KEYS",
     "LATEST_VERSION",
+    "REPLACE_ON_CONFLICT",
     "TABLES",
+    "UPDATE_ON_CONFLICT",
     "IngestBatch",
     "IngestOutcome",
     "SqlStore",

@@ -18,6 +18,8 @@ from earnest.store.base import SqlStore
 class DuckDBStore(SqlStore):
     """A store in a DuckDB file (or in memory with ``duckdb:///:memory:``)."""
 
+    dialect = "duckdb"
+
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
         self.url = f"duckdb:///{self.path}"

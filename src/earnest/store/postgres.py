@@ -151,6 +151,8 @@ def _csv_chunks(frame: pl.DataFrame) -> Iterator[bytes]:
 class PostgresStore(SqlStore):
     """A store in a PostgreSQL database, e.g. ``postgresql://earnest@db.internal:5432/earnest``."""
 
+    dialect = "postgresql"
+
     def __init__(self, url: str) -> None:
         self.url = redact(url)
         options: dict[str, Any] = {"autocommit": True}

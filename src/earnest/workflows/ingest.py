@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +20,9 @@ from earnest.core.calendar import TradingCalendar, nse_calendar
 from earnest.core.errors import DataError, EarnestError, StoreError
 from earnest.marketdata.reconcile import ReconcileResult, reconcile
 from earnest.quality.gate import combined, gate, gate_many, load_context
-from earnest.sources import ParsedFile, iter_input_files, read_bytes
-from earnest.sources.registry import detect
-from earnest.store import IngestBatch, SqlStore
+from earnest.sources import ParsedFile, iter_input_files
+from earnest.sources.registry import detect, read_many
+from earnest.store import IngestBatch, IngestOutcome, SqlStore
 
 Progress = Callable[[int, int, str], None]
 
@@ -35,8 +36,10 @@ _TARGET_ORDER = {
     "derivative_bars": 5,
     "bars": 6,
 }
-_GROUP_FILES = 24
-"""Files gated or written together (a group's rows are held in memory until written)."""
+_GROUP_FILES = 64
+"""Files read, gated or written together (a group's rows are held in memory until written)."""
+_READ_BYTES = 64 * 2**20
+"""Input bytes read and parsed together at most (unless one file is larger)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class IngestReport:
     elapsed_s: float
     instruments_touched: int = 0
     notes: list[str] = field(default_factory=list)
+    stage_s: dict[str, float] = field(default_factory=dict)
+    """Wall-clock seconds spent reading (and parsing), gating, storing and reconciling."""
 
     @property
     def failed(self) -> list[FileResult]:
@@ -108,6 +113,37 @@ def _may_overlap(a: ParsedFile, b: ParsedFile) -> bool:
     return a.session_date is None or b.session_date is None or a.session_date == b.session_date
 
 
+class _Stages:
+    """Wall-clock seconds per stage of an ingest."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def timing(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _chunks(files: Sequence[Path]) -> Iterator[list[Path]]:
+    """Consecutive files to read together: at most :data:`_GROUP_FILES` files and about
+    :data:`_READ_BYTES` bytes."""
+    chunk: list[Path] = []
+    size = 0
+    for path in files:
+        n = path.stat().st_size
+        if chunk and (len(chunk) >= _GROUP_FILES or size + n > _READ_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(path)
+        size += n
+    if chunk:
+        yield chunk
+
+
 class _Ingestor:
     """Gates files and writes them to the store in groups, keeping the result identical to
     ingesting them one by one: equity bars files of one format and distinct sessions are gated
@@ -122,9 +158,17 @@ class _Ingestor:
         self.touched: set[str] = set()
         self.group: list[ParsedFile] = []
         self.pending: list[tuple[IngestBatch, ParsedFile]] = []
+        self.known: set[str] = set()
+        """Content hashes the store holds: looked up per chunk of files, plus every one written since."""
+        self.stages = _Stages()
+
+    def look_up(self, parsed_files: Sequence[ParsedFile]) -> None:
+        """Learn which of ``parsed_files`` the store already holds, in one query."""
+        with self.stages.timing("store"):
+            self.known |= self.store.files_seen([p.sha256 for p in parsed_files])
 
     def add(self, parsed: ParsedFile) -> None:
-        if self.store.file_seen(parsed.sha256):
+        if parsed.sha256 in self.known:
             self.results.append(
                 FileResult(
                     parsed.name, parsed.kind, "duplicate", parsed.rows_total, message="already ingested"
@@ -144,8 +188,9 @@ class _Ingestor:
         self.gate_group()
         if any(p.target != parsed.target or _may_overlap(p, parsed) for _, p in self.pending):
             self.flush()
-        ctx = load_context(self.store, parsed, calendar=self.calendar)
-        batch = gate(parsed, ctx, settings=self.settings, code_version=__version__)
+        with self.stages.timing("gate"):
+            ctx = load_context(self.store, parsed, calendar=self.calendar)
+            batch = gate(parsed, ctx, settings=self.settings, code_version=__version__)
         self.pending.append((batch, parsed))
         if parsed.target in {"instruments", "symbol_changes"} or len(self.pending) >= _GROUP_FILES:
             self.flush()
@@ -156,15 +201,16 @@ class _Ingestor:
         if not group:
             return
         self.flush()
-        try:
-            ctx = load_context(self.store, combined(group), calendar=self.calendar)
-            batches = gate_many(group, ctx, settings=self.settings, code_version=__version__)
-        except EarnestError:
-            # One file's problem must not fail the others: gate them one by one.
-            for parsed in group:
-                self._gate_alone(parsed)
-        else:
-            self.pending.extend(zip(batches, group, strict=True))
+        with self.stages.timing("gate"):
+            try:
+                ctx = load_context(self.store, combined(group), calendar=self.calendar)
+                batches = gate_many(group, ctx, settings=self.settings, code_version=__version__)
+            except EarnestError:
+                # One file's problem must not fail the others: gate them one by one.
+                for parsed in group:
+                    self._gate_alone(parsed)
+            else:
+                self.pending.extend(zip(batches, group, strict=True))
         self.flush()
 
     def _gate_alone(self, parsed: ParsedFile) -> None:
@@ -183,18 +229,10 @@ class _Ingestor:
         pending, self.pending = self.pending, []
         if not pending:
             return
-        try:
-            done = list(zip(pending, self.store.ingest_many([b for b, _ in pending]), strict=True))
-        except StoreError:
-            done = []
-            for batch, parsed in pending:
-                try:
-                    done.append(((batch, parsed), self.store.ingest_many([batch])[0]))
-                except StoreError as exc:
-                    self.results.append(
-                        FileResult(parsed.name, parsed.kind, "failed", parsed.rows_total, message=str(exc))
-                    )
+        with self.stages.timing("store"):
+            done = self._write(pending)
         for (batch, _), out in done:
+            self.known.add(out.sha256)
             status = "duplicate" if out.skipped else "ingested"
             self.results.append(
                 FileResult(
@@ -210,6 +248,40 @@ class _Ingestor:
             bars = batch.tables.get("bars")
             if bars is not None and not out.skipped and bars.height:
                 self.touched.update(bars.get_column("instrument_id").unique().to_list())
+
+    def _write(
+        self, pending: list[tuple[IngestBatch, ParsedFile]]
+    ) -> list[tuple[tuple[IngestBatch, ParsedFile], IngestOutcome]]:
+        try:
+            return list(zip(pending, self.store.ingest_many([b for b, _ in pending]), strict=True))
+        except StoreError:
+            done = []
+            for batch, parsed in pending:
+                try:
+                    done.append(((batch, parsed), self.store.ingest_many([batch])[0]))
+                except StoreError as exc:
+                    self.results.append(
+                        FileResult(parsed.name, parsed.kind, "failed", parsed.rows_total, message=str(exc))
+                    )
+            return done
+
+    def add_file(self, path: Path, parsed_files: list[ParsedFile] | DataError) -> None:
+        """Add what reading ``path`` gave: its parsed files (a zip's members), or why it failed."""
+        if isinstance(parsed_files, DataError):
+            self.results.append(FileResult(path.name, "?", "failed", message=parsed_files.render()))
+            return
+        if not parsed_files:
+            self.results.append(
+                FileResult(path.name, "?", "unrecognised", message="no reader recognises this file")
+            )
+            return
+        for parsed in parsed_files:
+            try:
+                self.add(parsed)
+            except EarnestError as exc:
+                self.results.append(
+                    FileResult(parsed.name, parsed.kind, "failed", parsed.rows_total, message=exc.render())
+                )
 
     def finish(self) -> None:
         self.gate_group()
@@ -232,33 +304,25 @@ def ingest_paths(
     cal = calendar or nse_calendar()
     files = sorted(iter_input_files(paths), key=_priority)
     ing = _Ingestor(store, settings, cal)
-    for i, path in enumerate(files, 1):
-        if progress is not None:
-            progress(i - 1, len(files), path.name)
-        try:
-            parsed_files = read_bytes(path.name, path.read_bytes(), strict=strict)
-        except DataError as exc:
-            ing.results.append(FileResult(path.name, "?", "failed", message=exc.render()))
-            continue
-        if not parsed_files:
-            ing.results.append(
-                FileResult(path.name, "?", "unrecognised", message="no reader recognises this file")
-            )
-            continue
-        for parsed in parsed_files:
-            try:
-                ing.add(parsed)
-            except EarnestError as exc:
-                ing.results.append(
-                    FileResult(parsed.name, parsed.kind, "failed", parsed.rows_total, message=exc.render())
-                )
+    done = 0
+    for chunk in _chunks(files):
+        with ing.stages.timing("read"):
+            got = read_many([(path.name, path.read_bytes()) for path in chunk], strict=strict)
+        ing.look_up([p for g in got if not isinstance(g, DataError) for p in g])
+        for path, parsed_files in zip(chunk, got, strict=True):
+            if progress is not None:
+                progress(done, len(files), path.name)
+            ing.add_file(path, parsed_files)
+            done += 1
     ing.finish()
     if progress is not None:
         progress(len(files), len(files), "done")
     result = None
     if run_reconcile and ing.touched:
-        result = reconcile(store, instrument_ids=sorted(ing.touched), settings=settings)
-    return IngestReport(ing.results, result, time.perf_counter() - started, len(ing.touched))
+        with ing.stages.timing("reconcile"):
+            result = reconcile(store, instrument_ids=sorted(ing.touched), settings=settings)
+    elapsed = time.perf_counter() - started
+    return IngestReport(ing.results, result, elapsed, len(ing.touched), stage_s=ing.stages.seconds)
 
 
 __all__ = ["FileResult", "IngestReport", "Progress", "ingest_paths"]
