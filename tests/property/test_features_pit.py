@@ -3,8 +3,8 @@ added later is covered without touching this file).
 
 Random small market: three instruments over 60-120 NSE sessions (staggered starts, a missing
 session), random-walk prices, a NIFTY 50 random walk, price bands announced the session before they
-apply, and results events at random instants (before, during and after market hours) with random
-figures. For a random cut session ``t``:
+apply, results events at random instants (before, during and after market hours) with random
+figures, and sector classifications that change at random instants. For a random cut session ``t``:
 
 1. computing on the data truncated at ``t`` (bars dated after ``t``, anything known after ``t``'s end
    of day removed) gives the values at and before ``t`` that the full data gives;
@@ -17,7 +17,6 @@ figures. For a random cut session ``t``:
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +30,7 @@ from polars.testing import assert_frame_equal
 from earnest.core.calendar import IST, eod_known_utc, nse_calendar
 from earnest.core.schemas import UTC_TS
 from earnest.features import FeatureSpec, default_registry
+from earnest.features.earnings import EVENT_COLUMNS, EVENT_KEYS
 from earnest.features.engine import compute_each
 
 CAL = nse_calendar()
@@ -115,24 +115,16 @@ def make_bands(rng: np.random.Generator, sessions: list[dt.date]) -> pl.DataFram
     return pl.DataFrame(rows, schema_overrides={"band_pct": pl.Float64, "knowledge_time": UTC_TS})
 
 
-def _event_extra_columns() -> tuple[str, ...]:
-    """Figure columns the earnings features read, when that module exists."""
-    if importlib.util.find_spec("earnest.features.earnings") is None:
-        return ()
-    from earnest.features import earnings
-
-    return tuple(getattr(earnings, "EVENT_COLUMNS", ()))
-
-
-EVENT_BASE = (
-    "symbol",
-    "knowledge_time",
-    "first_session",
-    "first_fill",
-    "period_end",
-    "period_kind",
-    "consolidated",
-)
+def make_sectors(rng: np.random.Generator, sessions: list[dt.date]) -> pl.DataFrame:
+    rows = []
+    for iid in INSTRUMENTS:
+        for _ in range(int(rng.integers(1, 4))):
+            day = sessions[int(rng.integers(0, len(sessions)))] - dt.timedelta(days=int(rng.integers(0, 30)))
+            at = dt.datetime.combine(day, dt.time(int(rng.integers(7, 21))), IST).astimezone(dt.UTC)
+            rows.append(
+                {"instrument_id": iid, "sector": str(rng.choice(["IT", "BANK"])), "knowledge_time": at}
+            )
+    return pl.DataFrame(rows, schema_overrides={"knowledge_time": UTC_TS})
 
 
 def _event_times(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -145,7 +137,7 @@ def _event_times(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def make_events(rng: np.random.Generator, sessions: list[dt.date]) -> pl.DataFrame:
-    extra = [c for c in _event_extra_columns() if c not in EVENT_BASE]
+    extra = [c for c in EVENT_COLUMNS if c not in EVENT_KEYS]
     rows: list[dict[str, Any]] = []
     span = (sessions[-1] - sessions[0]).days + 10
     for k in range(len(INSTRUMENTS)):
@@ -204,6 +196,9 @@ def perturb(
     out["bands"] = inputs["bands"].with_columns(
         pl.when(late).then(pl.lit(40.0)).otherwise(pl.col("band_pct")).alias("band_pct")
     )
+    out["sectors"] = inputs["sectors"].with_columns(
+        pl.when(late).then(pl.lit("IT")).otherwise(pl.col("sector")).alias("sector")
+    )
     events = inputs["events"]
     floats = [c for c, d in events.schema.items() if d == pl.Float64]
     shifted = events.with_columns(
@@ -246,6 +241,7 @@ def test_no_look_ahead(spec: FeatureSpec, seed: int, first: int, n: int, cut: fl
         "index": make_index(rng, sessions),
         "bands": make_bands(rng, sessions),
         "events": make_events(rng, sessions),
+        "sectors": make_sectors(rng, sessions),
     }
     t = sessions[int(cut * (n - 1))]
     full = values(spec, bars, inputs)

@@ -47,9 +47,9 @@ from typing import Any
 import polars as pl
 
 from earnest.core.calendar import EOD_PUBLISHED, IST, TradingCalendar, nse_calendar
-from earnest.core.errors import DataError
 from earnest.events.derived import derive_quarterly, previous_reactions, reactions
 from earnest.events.pit import asof_join
+from earnest.features._panel import require_columns
 from earnest.features.spec import FeatureSpec, eod_known_at
 
 METRICS: dict[str, str] = {
@@ -68,7 +68,7 @@ METRICS: dict[str, str] = {
 }
 """Output name -> the :data:`earnest.events.derived.DERIVED` column it is read from."""
 
-EVENT_COLUMNS: tuple[str, ...] = (
+EVENT_KEYS: tuple[str, ...] = (
     "symbol",
     "knowledge_time",
     "first_session",
@@ -76,8 +76,9 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "period_end",
     "period_kind",
     "consolidated",
-    *METRICS.values(),
 )
+"""What an ``events`` row says about its filing: who, when it became known and tradable, which period."""
+EVENT_COLUMNS: tuple[str, ...] = (*EVENT_KEYS, *METRICS.values())
 """Columns :func:`earnings_features` reads from its ``events`` frame."""
 
 TIMING = (
@@ -114,13 +115,11 @@ def results_with_figures(events: pl.DataFrame, figures: pl.DataFrame) -> pl.Data
 
 
 def _check(panel: pl.DataFrame, events: pl.DataFrame) -> None:
-    for frame, cols, what, remedy in (
-        (panel, ("instrument_id", "symbol", "date", "close"), "panel", "pass the bars panel"),
-        (events, EVENT_COLUMNS, "events", "build them with earnest.features.earnings.results_with_figures"),
-    ):
-        missing = [c for c in cols if c not in frame.columns]
-        if missing:
-            raise DataError(f"{what} frame lacks column(s) {missing}", remedy=remedy, field=missing[0])
+    require_columns(
+        panel, ("instrument_id", "symbol", "date", "close"), what="panel", remedy="pass the bars panel"
+    )
+    remedy = "build them with earnest.features.earnings.results_with_figures"
+    require_columns(events, EVENT_COLUMNS, what="events frame", remedy=remedy)
 
 
 def _newest_periods(rows: pl.DataFrame, by: list[str]) -> pl.DataFrame:
@@ -209,6 +208,7 @@ def earnings_features(
 
 
 def _compute(panel: pl.DataFrame, *, events: pl.DataFrame, **_: Any) -> pl.DataFrame:
+    """The earnings features (module docstring) on the NSE calendar."""
     return earnings_features(panel, events=events)
 
 
@@ -221,13 +221,12 @@ SPECS: tuple[FeatureSpec, ...] = (
         inputs=("bars", "events"),
         lookback_sessions=LOOKBACK_SESSIONS,
         outputs=OUTPUTS,
-        params={},
-        known_at="eod",
     ),
 )
 
 __all__ = [
     "EVENT_COLUMNS",
+    "EVENT_KEYS",
     "LOOKBACK_SESSIONS",
     "METRICS",
     "OUTPUTS",

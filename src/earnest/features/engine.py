@@ -5,8 +5,9 @@ Slicing (what a feature's ``compute`` receives):
 
 - the panel up to ``end`` (rows with ``date <= end``) and, with ``as_of``, only rows published by
   then (``knowledge_time <= as_of``; a panel without ``knowledge_time`` is taken as known at
-  16:00 IST of its date); every other input (``index``, ``events``, ``bands``) likewise up to the
-  same instant (``knowledge_time <= cutoff``, or ``date <= end`` for frames without it);
+  16:00 IST of its date); every other input (``index``, ``events``, ``bands``, ``sectors``)
+  likewise up to the same instant (``knowledge_time <= cutoff``, or ``date <= end`` for frames
+  without it);
 - with ``start``, the rows from ``start`` on plus the last ``lookback_sessions`` rows of each
   instrument before it: an incremental run for one new day reads ``lookback + 1`` rows per
   instrument, and gives the values a full recompute would (exactly for window features; for
@@ -27,12 +28,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 import polars as pl
 
+from earnest.core import schemas
 from earnest.core.calendar import IST, eod_known_utc
 from earnest.core.schemas import UTC_TS
+from earnest.features._panel import require_columns
 from earnest.features.spec import FeatureError, FeatureSpec, eod_known_at
 
 Layout = Literal["wide", "long"]
@@ -59,13 +62,13 @@ def _known_expr(frame: pl.DataFrame) -> pl.Expr:
 def prepare_panel(panel: pl.DataFrame) -> pl.DataFrame:
     """``panel`` checked (``instrument_id`` and ``date`` present, one row per pair) and sorted by
     (``instrument_id``, ``date``) when it is not already."""
-    missing = [c for c in KEY if c not in panel.columns]
-    if missing:
-        raise FeatureError(
-            f"the panel has no column(s) {missing}",
-            remedy="pass bars with instrument_id and date (one row per instrument and session)",
-            field=missing[0],
-        )
+    require_columns(
+        panel,
+        KEY,
+        what="panel",
+        remedy="pass bars with instrument_id and date (one row per instrument and session)",
+        error=FeatureError,
+    )
     if panel.schema["date"] != pl.Date:
         raise FeatureError(f"panel column date is {panel.schema['date']}, not Date", field="date")
     if panel.height < 2:
@@ -223,21 +226,18 @@ def _empty(spec: FeatureSpec) -> pl.DataFrame:
     return pl.DataFrame(schema={**schema, **dict.fromkeys(spec.outputs, pl.Float64)})
 
 
+def empty_long() -> pl.DataFrame:
+    """A long feature frame (:data:`LONG_COLUMNS`) without rows."""
+    return schemas.empty({c: schemas.FEATURES[c] for c in LONG_COLUMNS})
+
+
 def _long(results: Sequence[tuple[FeatureSpec, pl.DataFrame]]) -> pl.DataFrame:
     parts = [
         frame.unpivot(index=[*KEY, "known_at"], on=list(spec.outputs), variable_name="feature")
         for spec, frame in results
     ]
     if not parts:
-        return pl.DataFrame(
-            schema={
-                "instrument_id": pl.Utf8,
-                "date": pl.Date,
-                "feature": pl.Utf8,
-                "value": pl.Float64,
-                "known_at": UTC_TS,
-            }
-        )
+        return empty_long()
     return pl.concat(parts).select(LONG_COLUMNS).sort([*KEY, "feature"])
 
 
@@ -264,25 +264,27 @@ def _wide(results: Sequence[tuple[FeatureSpec, pl.DataFrame]]) -> pl.DataFrame:
     return wide.sort(KEY)
 
 
+class Slicing(TypedDict, total=False):
+    """The keyword options :func:`compute_each` and :func:`compute_features` share."""
+
+    as_of: dt.datetime | None
+    start: dt.date | None
+    end: dt.date | None
+    inputs: Mapping[str, pl.DataFrame] | None
+
+
 def compute_features(
-    panel: pl.DataFrame,
-    specs: Sequence[FeatureSpec],
-    *,
-    as_of: dt.datetime | None = None,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-    inputs: Mapping[str, pl.DataFrame] | None = None,
-    layout: Layout = "wide",
+    panel: pl.DataFrame, specs: Sequence[FeatureSpec], *, layout: Layout = "wide", **slicing: Unpack[Slicing]
 ) -> pl.DataFrame:
     """Feature values of ``specs`` on ``panel`` for the sessions in [``start``, ``end``] (default:
     all) known by ``as_of`` (default: everything in the panel).
 
-    ``inputs`` holds the non-bars inputs by name (``index``, ``events``, ``bands``). ``layout``
-    ``wide`` gives one row per (instrument_id, date) with ``known_at`` (when every value of the row
-    is known) and one column per output; ``long`` gives :data:`LONG_COLUMNS` with each value's own
-    ``known_at``, the layout of the store's ``features`` table.
+    ``inputs`` holds the non-bars inputs by name (``index``, ``events``, ``bands``, ``sectors``).
+    ``layout`` ``wide`` gives one row per (instrument_id, date) with ``known_at`` (when every value
+    of the row is known) and one column per output; ``long`` gives :data:`LONG_COLUMNS` with each
+    value's own ``known_at``, the layout of the store's ``features`` table.
     """
-    results = compute_each(panel, specs, as_of=as_of, start=start, end=end, inputs=inputs)
+    results = compute_each(panel, specs, **slicing)
     return _long(results) if layout == "long" else _wide(results)
 
 
@@ -339,6 +341,7 @@ def features_at(
     *,
     inputs: Mapping[str, pl.DataFrame] | None = None,
     strict: bool = False,
+    start: dt.date | None = None,
 ) -> pl.DataFrame:
     """The latest value of every output of ``specs`` known at each (``instrument_id``, ``as_of``)
     of ``pairs`` (a ``symbol`` column may stand in for ``instrument_id``); the API the prediction
@@ -348,7 +351,9 @@ def features_at(
     The default computes every feature once up to the latest ``as_of`` and joins each pair to the
     last value with ``known_at <= as_of``, which relies on each feature's proven causality;
     ``strict=True`` computes once per distinct ``as_of`` on data sliced at that instant
-    (slower; the reference the fast path is tested against).
+    (slower; the reference the fast path is tested against). With ``start`` only sessions from
+    ``start`` on are computed (as an incremental build does; the panel must hold each spec's
+    lookback before it), so a pair whose latest known session is before ``start`` gets nulls.
     """
     pairs = _pairs(pairs, prepare_panel(panel)).with_row_index("__pair")
     if pairs.is_empty():
@@ -357,12 +362,12 @@ def features_at(
         parts = []
         for (when,), group in pairs.group_by("as_of", maintain_order=True):
             assert isinstance(when, dt.datetime)
-            results = compute_each(panel, specs, as_of=when, inputs=inputs)
+            results = compute_each(panel, specs, as_of=when, start=start, inputs=inputs)
             parts.append(_join_latest(group, results))
         return pl.concat(parts, how="diagonal_relaxed").sort("__pair").drop("__pair")
     latest = pairs.get_column("as_of").max()
     assert isinstance(latest, dt.datetime)
-    results = compute_each(panel, specs, as_of=latest, inputs=inputs)
+    results = compute_each(panel, specs, as_of=latest, start=start, inputs=inputs)
     return _join_latest(pairs, results).sort("__pair").drop("__pair")
 
 
@@ -385,8 +390,10 @@ __all__ = [
     "KEY",
     "LONG_COLUMNS",
     "Layout",
+    "Slicing",
     "compute_each",
     "compute_features",
+    "empty_long",
     "features_at",
     "prepare_panel",
     "to_long",

@@ -9,7 +9,14 @@ instrument (the latest stored date of its first output); only later sessions are
 panel that starts ``lookback_sessions`` rows of each instrument before the first pending session
 (those rows are input only, never rewritten). A second run with no new bars computes nothing, and
 writing is an upsert on the key, so a build is idempotent. The panel has one bar per instrument and
-session: the ``EQ`` series where there is one, then NSE before BSE.
+session: the ``EQ`` series where there is one, then NSE before BSE; the other inputs come from
+:func:`earnest.features.loading.load_inputs`, and a spec whose input the store lacks is skipped with
+the reason in :attr:`BuildReport.skipped`.
+
+Rebuild (``rebuild=True``): every session is recomputed and written again; the store replaces a
+stored row with the same key (``features`` is in :data:`earnest.store.base.REPLACE_ON_CONFLICT`), so
+values computed from changed inputs (a corrected bar, a newly confirmed corporate action, a changed
+spec) overwrite the old ones on both backends.
 
 Raw or adjusted input is explicit (``adjusted``): with ``True`` the price columns are
 corporate-action-adjusted with the actions known when the build runs
@@ -22,17 +29,23 @@ part of ``spec_hash``, so raw and adjusted values are never mixed silently.
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_left
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
 
 from earnest.core import schemas
-from earnest.core.calendar import nse_calendar
 from earnest.core.hashing import sha256_json
-from earnest.features.engine import KEY, LONG_COLUMNS, compute_each, to_wide
+from earnest.features.engine import KEY, LONG_COLUMNS, compute_each, empty_long, to_wide
+from earnest.features.loading import (
+    bar_spans,
+    in_clause,
+    load_inputs,
+    load_panel,
+    missing_input,
+    one_bar_per_session,
+)
 from earnest.features.spec import FeatureError, FeatureSpec
 from earnest.store.base import Store
 
@@ -40,7 +53,6 @@ TABLE = "features"
 FEATURES = schemas.FEATURES
 FEATURE_KEY = schemas.FEATURE_KEY
 WRITE_CHUNK_ROWS = 2_000_000
-_PRICE_COLUMNS = ("open", "high", "low", "close", "last", "prev_close")
 
 Progress = Callable[[int, int, str], None]
 """Called after each spec as ``progress(specs_done, specs_total, spec_name)`` (the CLI's progress bar)."""
@@ -61,58 +73,37 @@ class BuildReport:
     def total_rows(self) -> int:
         return sum(self.rows_written.values())
 
+    @property
+    def rows_replaced(self) -> int:
+        """Rows written over stored ones with the same key (a rebuild)."""
+        return self.total_rows - self.rows_inserted
+
 
 def stored_hash(spec: FeatureSpec, *, adjusted: bool) -> str:
     """The ``spec_hash`` stored with a spec's values: its identity plus the input basis."""
     return sha256_json({"spec": spec.identity(), "adjusted": adjusted})
 
 
-def _in(col: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
-    return f"{col} IN ({', '.join('?' for _ in values)})", list(values)
+_STATE: schemas.Schema = {
+    "feature": pl.Utf8,
+    "instrument_id": pl.Utf8,
+    "last_date": pl.Date,
+    "hash_min": pl.Utf8,
+    "hash_max": pl.Utf8,
+}
 
 
 def materialised_state(store: Store, features: Sequence[str]) -> pl.DataFrame:
     """(``feature``, ``instrument_id``, ``last_date``, ``hash_min``, ``hash_max``) of stored rows."""
     if not features:
-        return pl.DataFrame(
-            schema={
-                "feature": pl.Utf8,
-                "instrument_id": pl.Utf8,
-                "last_date": pl.Date,
-                "hash_min": pl.Utf8,
-                "hash_max": pl.Utf8,
-            }
-        )
-    clause, params = _in("feature", features)
+        return schemas.empty(_STATE)
+    clause, params = in_clause("feature", features)
     got = store.query(
         "SELECT feature, instrument_id, max(date) AS last_date, min(spec_hash) AS hash_min, "
         f"max(spec_hash) AS hash_max FROM {TABLE} WHERE {clause} GROUP BY feature, instrument_id",
         params,
     )
-    return schemas.conform(
-        got,
-        {
-            "feature": pl.Utf8,
-            "instrument_id": pl.Utf8,
-            "last_date": pl.Date,
-            "hash_min": pl.Utf8,
-            "hash_max": pl.Utf8,
-        },
-        name="features state",
-    )
-
-
-def _bar_spans(store: Store, symbols: Sequence[str] | None) -> pl.DataFrame:
-    """(``instrument_id``, ``first_date``, ``last_date``) of the stored bars."""
-    sql = "SELECT instrument_id, min(date) AS first_date, max(date) AS last_date FROM bars"
-    params: list[Any] = []
-    if symbols is not None:
-        clause, params = _in("symbol", [s.upper() for s in symbols])
-        sql += f" WHERE {clause}"
-    got = store.query(sql + " GROUP BY instrument_id", params)
-    return schemas.conform(
-        got, {"instrument_id": pl.Utf8, "first_date": pl.Date, "last_date": pl.Date}, name="bar spans"
-    )
+    return schemas.conform(got, _STATE, name="features state")
 
 
 @dataclass(frozen=True)
@@ -151,102 +142,6 @@ def _pending(
         return None
     assert isinstance(start, dt.date)
     return _Pending(spec, start, mine.select("instrument_id", "last_date"))
-
-
-def one_bar_per_session(bars: pl.DataFrame) -> pl.DataFrame:
-    """One row per (instrument_id, date): the ``EQ`` series first, then NSE; sorted by both."""
-    return bars.sort(["instrument_id", "date", pl.col("series") != "EQ", pl.col("exchange") != "NSE"]).unique(
-        subset=["instrument_id", "date"], keep="first", maintain_order=True
-    )
-
-
-def _read_bars(
-    store: Store,
-    *,
-    symbols: Sequence[str] | None,
-    ids: Sequence[str] | None,
-    start: dt.date | None,
-    adjusted: bool,
-) -> pl.DataFrame:
-    if adjusted:
-        from earnest.marketdata.adjust import adjusted_bars
-
-        bars = adjusted_bars(store, symbols=symbols, instrument_ids=ids, start=start)
-        bars = bars.with_columns(
-            *[pl.col(f"adj_{c}").alias(c) for c in _PRICE_COLUMNS],
-            pl.col("adj_volume").alias("volume"),
-            (pl.col("delivery_qty") / pl.col("adj_factor")).alias("delivery_qty"),
-        ).drop([c for c in bars.columns if c.startswith("adj_")])
-    else:
-        bars = store.bars(symbols=symbols, instrument_ids=ids, start=start)
-    return one_bar_per_session(bars)
-
-
-def load_panel(
-    store: Store,
-    *,
-    symbols: Sequence[str] | None = None,
-    start: dt.date | None = None,
-    lookback: int = 0,
-    adjusted: bool = False,
-) -> pl.DataFrame:
-    """The bars panel for computing sessions from ``start`` on: every bar from ``start`` plus at
-    least ``lookback`` bars of each instrument before it (all history when ``start`` is None).
-
-    Bars are read from a calendar window with a margin; instruments with fewer than ``lookback``
-    bars before ``start`` in it (long suspensions) are read again from their first bar.
-    """
-    if start is None:
-        return _read_bars(store, symbols=symbols, ids=None, start=None, adjusted=adjusted)
-    sessions = nse_calendar().sessions
-    back = lookback + lookback // 2 + 10
-    load_from = sessions[max(0, bisect_left(sessions, start) - back)]
-    panel = _read_bars(store, symbols=symbols, ids=None, start=load_from, adjusted=adjusted)
-    if lookback == 0 or panel.is_empty():
-        return panel
-    spans = _bar_spans(store, symbols)
-    short = (
-        panel.group_by("instrument_id")
-        .agg((pl.col("date") < start).sum().alias("n_before"))
-        .join(spans, on="instrument_id")
-        .filter((pl.col("n_before") < lookback) & (pl.col("first_date") < load_from))
-        .get_column("instrument_id")
-        .to_list()
-    )
-    if short:
-        again = _read_bars(store, symbols=None, ids=short, start=None, adjusted=adjusted)
-        panel = pl.concat(
-            [panel.filter(~pl.col("instrument_id").is_in(short)), again], how="vertical_relaxed"
-        )
-        panel = panel.sort(list(KEY))
-    return panel
-
-
-def load_inputs(
-    store: Store, names: Sequence[str], *, symbols: Sequence[str] | None = None
-) -> dict[str, pl.DataFrame]:
-    """The non-bars inputs ``names`` from the store: ``index`` (all ``index_bars``), ``bands``
-    (``price_bands``) and ``events`` (results events with their quarter's derived figures, as
-    :func:`earnest.features.earnings.results_with_figures` builds them)."""
-    out: dict[str, pl.DataFrame] = {}
-    where = {"symbol": [s.upper() for s in symbols]} if symbols is not None else None
-    for name in dict.fromkeys(names):
-        if name == "bars":
-            continue
-        if name == "index":
-            out[name] = store.read("index_bars", order_by=("index_name", "date"))
-        elif name == "bands":
-            out[name] = store.read("price_bands", where=where)
-        elif name == "events":
-            from earnest.events import load_events
-            from earnest.events.fundamentals import load_figures
-            from earnest.features.earnings import results_with_figures
-
-            events = load_events(store, symbols=symbols)
-            out[name] = results_with_figures(events, load_figures(store, symbols=symbols))
-        else:
-            raise FeatureError(f"no loader for input {name!r}", remedy="use bars, index, events or bands")
-    return out
 
 
 def write_features(store: Store, long: pl.DataFrame, *, spec_hash: str, computed_at: dt.datetime) -> int:
@@ -302,11 +197,38 @@ def _long_rows(spec: FeatureSpec, frame: pl.DataFrame, done: pl.DataFrame) -> pl
     )
 
 
-def _store_replaces() -> bool:
-    """Whether the store's upsert overwrites a stored feature row with the same key."""
-    from earnest.store import base
-
-    return TABLE in getattr(base, "REPLACE_ON_CONFLICT", ())
+def _plan(
+    store: Store,
+    specs: Sequence[FeatureSpec],
+    state: pl.DataFrame,
+    spans: pl.DataFrame,
+    *,
+    adjusted: bool,
+    rebuild: bool,
+    symbols: Sequence[str] | None,
+    report: BuildReport,
+) -> list[_Pending]:
+    """What each spec has pending. A spec stored with another hash raises before anything is
+    written, unless the store cannot feed it anyway (then it is skipped with that reason and its
+    stored rows are left as they are)."""
+    plan: list[_Pending] = []
+    stale: dict[str, tuple[FeatureSpec, FeatureError]] = {}
+    for spec in specs:
+        try:
+            item = _pending(spec, state, spans, adjusted=adjusted, rebuild=rebuild)
+        except FeatureError as exc:
+            stale[spec.name] = (spec, exc)
+            continue
+        if item is not None:
+            plan.append(item)
+    if stale:
+        inputs = load_inputs(store, [n for s, _ in stale.values() for n in s.inputs], symbols=symbols)
+        for spec, error in stale.values():
+            why = missing_input(spec, inputs)
+            if why is None:
+                raise error
+            report.skipped[spec.name] = why
+    return plan
 
 
 def build_features(
@@ -321,27 +243,30 @@ def build_features(
     """Compute and store the sessions of ``specs`` not stored yet (all of them with ``rebuild``).
 
     ``symbols`` limits the build to those instruments (cross-sectional features then rank among
-    them only). ``adjusted`` chooses the input basis (module docstring). A spec stored with
-    another hash (changed spec or basis) raises :class:`FeatureError` unless ``rebuild``.
+    them only, and a rebuild overwrites their universe-wide values). ``adjusted`` chooses the input
+    basis (module docstring). A spec stored with another hash (changed spec or basis) raises
+    :class:`FeatureError` unless ``rebuild``, which replaces the stored values.
     """
     state = materialised_state(store, [s.outputs[0] for s in specs])
-    spans = _bar_spans(store, symbols)
-    if rebuild and state.height and not _store_replaces():
-        raise FeatureError(
-            "this earnest's store cannot overwrite stored feature values yet, so a rebuild would keep them",
-            remedy="add 'features' to REPLACE_ON_CONFLICT in earnest.store.base (see the features docs)",
-        )
-    plan = [_pending(s, state, spans, adjusted=adjusted, rebuild=rebuild) for s in specs]
+    spans = bar_spans(store, symbols=symbols)
+    report = BuildReport()
+    plan = _plan(
+        store, specs, state, spans, adjusted=adjusted, rebuild=rebuild, symbols=symbols, report=report
+    )
     groups: dict[dt.date | None, list[_Pending]] = {}
     for item in plan:
-        if item is not None:
-            groups.setdefault(item.start, []).append(item)
-    report = BuildReport()
+        groups.setdefault(item.start, []).append(item)
     done = len(specs) - sum(len(g) for g in groups.values())
     writer = _Writer(store, dt.datetime.now(dt.UTC))
     for start, items in groups.items():
         inputs = load_inputs(store, [n for i in items for n in i.spec.inputs], symbols=symbols)
-        ready = [i for i in items if not _missing_inputs(i.spec, inputs, report)]
+        ready = []
+        for item in items:
+            why = missing_input(item.spec, inputs)
+            if why is None:
+                ready.append(item)
+            else:
+                report.skipped[item.spec.name] = why
         done += len(items) - len(ready)
         if not ready:
             continue
@@ -357,15 +282,6 @@ def build_features(
             if progress is not None:
                 progress(done, len(specs), spec.name)
     return replace(report, rows_inserted=writer.flush())
-
-
-def _missing_inputs(spec: FeatureSpec, inputs: Mapping[str, pl.DataFrame], report: BuildReport) -> bool:
-    """Whether an input of ``spec`` has no rows in the store (then it is skipped, not stored as
-    nulls that a later incremental build would never revisit); records the reason."""
-    empty = [n for n in spec.inputs if n != "bars" and inputs[n].is_empty()]
-    if empty:
-        report.skipped[spec.name] = f"no {', '.join(empty)} data in the store"
-    return bool(empty)
 
 
 def read_features(
@@ -384,14 +300,14 @@ def read_features(
     params: list[Any] = []
     if features is not None:
         if not features:
-            return to_wide(_empty_long()) if wide else _empty_long()
-        clause, values = _in("feature", features)
+            return to_wide(empty_long()) if wide else empty_long()
+        clause, values = in_clause("feature", features)
         clauses.append(clause)
         params += values
     if symbols is not None:
         if not symbols:
-            return to_wide(_empty_long()) if wide else _empty_long()
-        clause, values = _in("symbol", [s.upper() for s in symbols])
+            return to_wide(empty_long()) if wide else empty_long()
+        clause, values = in_clause("symbol", [s.upper() for s in symbols])
         clauses.append(f"instrument_id IN (SELECT instrument_id FROM instruments WHERE {clause})")
         params += values
     for op, day in ((">=", start), ("<=", end)):
@@ -404,10 +320,6 @@ def read_features(
     got = store.query(sql + " ORDER BY instrument_id, date, feature", params)
     long = schemas.conform(got, {c: FEATURES[c] for c in LONG_COLUMNS}, name=TABLE)
     return to_wide(long) if wide else long
-
-
-def _empty_long() -> pl.DataFrame:
-    return schemas.empty({c: FEATURES[c] for c in LONG_COLUMNS})
 
 
 __all__ = [

@@ -28,7 +28,7 @@ from bisect import bisect_right
 import polars as pl
 
 from earnest.core.calendar import TradingCalendar, nse_calendar
-from earnest.features.spec import FeatureSpec, eod_known_at
+from earnest.features.spec import Compute, FeatureSpec, eod_known_at
 
 TUESDAY_EXPIRY_FROM = dt.date(2025, 9, 1)
 """Monthly NSE F&O contracts expiring on or after this date expire on the last Tuesday."""
@@ -113,47 +113,25 @@ def days_to_expiry(panel: pl.DataFrame) -> pl.DataFrame:
     return _frame(joined, pl.col("sessions_to_expiry"), pl.col("days_to_expiry"))
 
 
+def _calendar_spec(name: str, compute: Compute, outputs: tuple[str, ...], description: str,
+                   **params: int) -> FeatureSpec:  # fmt: skip
+    """A seasonality spec: reads only the bars' dates, no history, known at the session's end."""
+    return FeatureSpec(name, description, compute, ("bars",), 0, outputs, params)
+
+
 SPECS: tuple[FeatureSpec, ...] = (
-    FeatureSpec(
-        name="day_of_week",
-        description="ISO weekday of the session: 1 = Monday ... 5 = Friday (6 = special Saturday session)",
-        compute=day_of_week,
-        inputs=("bars",),
-        lookback_sessions=0,
-        outputs=("day_of_week",),
-    ),
-    FeatureSpec(
-        name="month_of_year",
-        description="calendar month of the session: 1 = January ... 12 = December",
-        compute=month_of_year,
-        inputs=("bars",),
-        lookback_sessions=0,
-        outputs=("month_of_year",),
-    ),
-    FeatureSpec(
-        name="results_season",
-        description=(
-            "results season flag (1 to 45 calendar days after a quarter end, 60 after March: the SEBI "
-            "filing deadlines) and calendar days since the latest quarter end"
-        ),
-        compute=results_season,
-        inputs=("bars",),
-        lookback_sessions=0,
-        outputs=("results_season", "days_since_qtr_end"),
-        params={"window_days": 45, "annual_window_days": 60},
-    ),
-    FeatureSpec(
-        name="fo_expiry",
-        description=(
-            "NSE sessions and calendar days to the monthly F&O expiry (last Thursday; last Tuesday from "
-            "September 2025; previous session if a holiday), 0 on expiry day"
-        ),
-        compute=days_to_expiry,
-        inputs=("bars",),
-        lookback_sessions=0,
-        outputs=("sessions_to_expiry", "days_to_expiry"),
-    ),
-)
+    _calendar_spec("day_of_week", day_of_week, ("day_of_week",),
+                   "ISO weekday of the session: 1 = Monday ... 5 = Friday (6 = special Saturday session)"),
+    _calendar_spec("month_of_year", month_of_year, ("month_of_year",),
+                   "calendar month of the session: 1 = January ... 12 = December"),
+    _calendar_spec("results_season", results_season, ("results_season", "days_since_qtr_end"),
+                   "results season flag (1 to 45 calendar days after a quarter end, 60 after March: the "
+                   "SEBI filing deadlines) and calendar days since the latest quarter end",
+                   window_days=45, annual_window_days=60),
+    _calendar_spec("fo_expiry", days_to_expiry, ("sessions_to_expiry", "days_to_expiry"),
+                   "NSE sessions and calendar days to the monthly F&O expiry (last Thursday; last Tuesday "
+                   "from September 2025; previous session if a holiday), 0 on expiry day"),
+)  # fmt: skip
 
 __all__ = [
     "SPECS",

@@ -12,8 +12,8 @@ The compute contract (shared with every feature module):
 - ``panel`` is a Polars frame, one row per (``instrument_id``, ``date``), sorted by
   (``instrument_id``, ``date``), with ``symbol`` and the ``BARS`` price columns;
 - every input named in ``inputs`` other than ``"bars"`` arrives as a keyword argument of the same
-  name (``index=``, ``events=``, ``bands=``), already sliced; ``params`` arrive as keyword
-  arguments too;
+  name (``index=``, ``events=``, ``bands=``, ``sectors=``), already sliced; ``params`` arrive as
+  keyword arguments too;
 - the result has ``instrument_id``, ``date``, ``known_at`` (UTC timestamp) and the ``outputs``
   columns (Float64), same rows in the same order as ``panel``.
 """
@@ -38,10 +38,11 @@ KnownAt = Literal["eod", "event"]
 :func:`earnest.core.calendar.eod_known_utc`), ``event`` at the time the feature itself returns in
 ``known_at`` (an announcement instant), never later than its row's end of day."""
 
-INPUTS = frozenset({"bars", "index", "events", "bands"})
+INPUTS = frozenset({"bars", "index", "events", "bands", "sectors"})
 """Input kinds the engine knows how to slice and the store loader knows how to load: ``bars`` (the
 panel itself), ``index`` (``INDEX_BARS`` rows, e.g. NIFTY 50), ``events`` (earnings events with
-``knowledge_time``) and ``bands`` (``PRICE_BANDS`` rows)."""
+``knowledge_time``), ``bands`` (``PRICE_BANDS`` rows) and ``sectors`` (``instrument_id``,
+``sector`` and, when the classification is dated, ``knowledge_time``)."""
 
 KNOWN_AT = ("eod", "event")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -79,6 +80,11 @@ class FeatureSpec:
     known_at: KnownAt = "eod"
     version: int = 1
     """Bump when the computation changes without a change of name, params or function."""
+    cross_sectional: bool = False
+    """True when a value depends on other instruments' rows of the same date (ranks, z-scores), so
+    computing it for a subset of instruments gives other values: the store-level
+    :func:`~earnest.features.loading.store_features_at` then reads the whole universe. Not part of
+    :attr:`spec_hash` (it says which rows a value depends on, not how it is computed)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))

@@ -24,26 +24,35 @@ Speed: the panel is sorted once (if it is not already) and instrument boundaries
 recursive indicators call TA-Lib on contiguous numpy slices, one per instrument (bypassing the
 pandas/polars wrapper of the ``talib`` package); rolling means sum each window on its own and the
 252-session high/low is one TA-Lib call over the whole panel with cross-instrument windows masked.
-Every value therefore depends only on its own instrument's rows, bit for bit.
+Every value therefore depends only on its own instrument's rows, bit for bit. The panel machinery
+(sorting, arrays, the way back to a frame) lives in :mod:`earnest.features._panel`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import polars as pl
 import talib
 
-from earnest.core.errors import DataError
-from earnest.features.spec import Compute, FeatureSpec, eod_known_at
+from earnest.features._panel import (
+    PRICE_COLUMNS,
+    Bars,
+    Outputs,
+    empty,
+    lagged,
+    prepare,
+    previous_close,
+    ratio,
+    require_columns,
+    rolling_mean,
+    to_frame,
+)
+from earnest.features.spec import Compute, FeatureSpec
 from earnest.marketdata.actions import with_band_pct
-
-Arr = np.ndarray
-Outputs = dict[str, Arr]
 
 RETURN_WINDOWS = (1, 5, 20, 60)
 TRADING_DAYS = 252
@@ -51,7 +60,6 @@ CONVERGED_SESSIONS = 250
 """History (sessions) after which the seed of a daily recursive indicator weighs less than 1e-6."""
 DELIVERY_MIN_KNOWN = 10
 """Days with a known delivery ratio needed in the 20-day window for its mean (missing files happen)."""
-PRICE_COLUMNS = ("open", "high", "low", "close")
 _SMA = talib.MA_Type.SMA  # type: ignore[attr-defined]  # re-exported by talib, not declared in its stub
 
 
@@ -70,196 +78,18 @@ _RSI, _MACD, _BBANDS, _ATR, _STDDEV, _MAX, _MIN = map(
 )
 
 
-@dataclass(slots=True)
-class Bars:
-    """Contiguous float64 arrays of a sorted panel and the row range of each instrument.
-
-    ``starts[k]:ends[k]`` is instrument ``k``'s slice; ``cols`` maps a column name to its array
-    (NaN where the panel had null).
-    """
-
-    starts: Arr
-    ends: Arr
-    cols: dict[str, Arr]
-    _pos: Arr | None = field(default=None, repr=False)
-
-    @property
-    def n(self) -> int:
-        return int(self.ends[-1]) if len(self.ends) else 0
-
-    @property
-    def pos(self) -> Arr:
-        """Each row's position within its instrument (0 for an instrument's first row)."""
-        if self._pos is None:
-            lengths = self.ends - self.starts
-            self._pos = np.arange(self.n) - np.repeat(self.starts, lengths)
-        return self._pos
-
-    def col(self, name: str) -> Arr:
-        return self.cols[name]
-
-    def slices(self, min_len: int = 1) -> Iterator[slice]:
-        """One slice per instrument with at least ``min_len`` rows."""
-        for a, b in zip(self.starts.tolist(), self.ends.tolist(), strict=True):
-            if b - a >= min_len:
-                yield slice(a, b)
-
-
-@dataclass(slots=True)
-class Prepared:
-    """A panel sorted by (instrument_id, date), its arrays, and the way back to the input order."""
-
-    frame: pl.DataFrame
-    bars: Bars
-    order: Arr | None
-    """Input row of each sorted row; None when the input was already sorted."""
-
-
-def _require(panel: pl.DataFrame, columns: tuple[str, ...]) -> None:
-    missing = [c for c in ("instrument_id", "date", *columns) if c not in panel.columns]
-    if missing:
-        raise DataError(
-            f"the panel has no column {', '.join(missing)}",
-            remedy="pass long bars with instrument_id, date and the BARS price columns",
-            field=missing[0],
-        )
-    for key in ("instrument_id", "date"):
-        if panel[key].null_count():
-            raise DataError(
-                f"{key} is null",
-                remedy="every panel row needs an instrument_id and a date",
-                row=int(panel[key].is_null().arg_max() or 0) + 1,
-                field=key,
-            )
-
-
-def _sorted_frame(panel: pl.DataFrame) -> tuple[pl.DataFrame, Arr | None]:
-    """The panel sorted by (instrument_id, date); raises on duplicate (instrument_id, date)."""
-    if panel.height < 2:
-        return panel, None
-    ids, dates = panel["instrument_id"], panel["date"].cast(pl.Int32)
-    head, tail = ids.slice(0, panel.height - 1), ids.slice(1)
-    step = dates.slice(1) - dates.slice(0, panel.height - 1)
-    if bool(((tail > head) | ((tail == head) & (step > 0))).all()):
-        return panel, None
-    indexed = panel.with_row_index("_row").sort("instrument_id", "date", maintain_order=True)
-    dup = indexed.select(pl.struct("instrument_id", "date").is_duplicated()).to_series()
-    if dup.any():
-        row = indexed.row(int(dup.arg_max() or 0), named=True)
-        raise DataError(
-            f"two rows for instrument {row['instrument_id']} on {row['date']}",
-            remedy="pass one bar per instrument and date (choose one exchange and series first)",
-            row=int(row["_row"]) + 1,
-            field="date",
-        )
-    order = indexed["_row"].to_numpy()
-    return indexed.drop("_row"), order
-
-
-def prepare(panel: pl.DataFrame, columns: tuple[str, ...]) -> Prepared:
-    """Sort ``panel`` once, find instrument boundaries and pull ``columns`` as float64 arrays.
-
-    Prices must not be null (they feed recursive indicators, where one gap would spoil the rest of
-    the series); other columns may be, and give null outputs where they are.
-    """
-    _require(panel, columns)
-    frame, order = _sorted_frame(panel)
-    ids = frame["instrument_id"]
-    if frame.height:
-        change = (ids.slice(1) != ids.slice(0, frame.height - 1)).to_numpy()
-        starts = np.concatenate(([0], np.flatnonzero(change) + 1)).astype(np.int64)
-        ends = np.append(starts[1:], frame.height).astype(np.int64)
-    else:
-        starts = ends = np.zeros(0, dtype=np.int64)
-    cols: dict[str, Arr] = {}
-    for name in columns:
-        arr = np.ascontiguousarray(frame[name].cast(pl.Float64).to_numpy(), dtype=np.float64)
-        if name in PRICE_COLUMNS and np.isnan(arr).any():
-            bad = int(np.flatnonzero(np.isnan(arr))[0])
-            row = frame.row(bad, named=True)
-            raise DataError(
-                f"{name} is null for {row['instrument_id']} on {row['date']}",
-                remedy="drop or repair bars with missing prices first (the quality gate quarantines them)",
-                row=(int(order[bad]) if order is not None else bad) + 1,
-                field=name,
-            )
-        cols[name] = arr
-    return Prepared(frame, Bars(starts, ends, cols), order)
-
-
-def to_frame(prep: Prepared, outputs: Outputs | pl.DataFrame) -> pl.DataFrame:
-    """``instrument_id``, ``date``, ``known_at`` and the outputs (NaN/inf as null) in input order.
-
-    ``outputs`` are arrays in the sorted order, or a frame of them whose nulls are already set.
-    """
-    base = prep.frame.select("instrument_id", "date", known_at=eod_known_at(pl.col("date")))
-    if not isinstance(outputs, pl.DataFrame):
-        finite = {k: np.where(np.isinf(v), np.nan, v) if np.isinf(v).any() else v for k, v in outputs.items()}
-        outputs = pl.DataFrame(finite).fill_nan(None)
-    out = pl.concat([base, outputs], how="horizontal")
-    if prep.order is None:
-        return out
-    return out.with_columns(_row=pl.Series(prep.order)).sort("_row").drop("_row")
-
-
-def _empty(bars: Bars) -> Arr:
-    return np.full(bars.n, np.nan)
-
-
-def _ratio(num: Arr, den: Arr) -> Arr:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den != 0, num / den, np.nan)
-
-
-def lagged(bars: Bars, x: Arr, n: int) -> Arr:
-    """``x`` shifted ``n`` rows down within each instrument (NaN for an instrument's first ``n`` rows)."""
-    out = _empty(bars)
-    idx = np.flatnonzero(bars.pos >= n)
-    out[idx] = x[idx - n]
-    return out
-
-
-def rolling_mean(bars: Bars, x: Arr, n: int, min_known: int) -> Arr:
-    """Mean of the known (non-NaN) values among each instrument's last ``n`` values of ``x``.
-
-    NaN until the instrument has ``n`` rows, and where fewer than ``min_known`` of the ``n`` are
-    known. Each window is summed on its own (no running sum), so a value depends on its window only.
-    """
-    out = _empty(bars)
-    if bars.n < n:
-        return out
-    known = ~np.isnan(x)
-    values, flags = np.where(known, x, 0.0), known.astype(np.int32)
-    m = bars.n - n + 1
-    total, count = values[:m].copy(), flags[:m].copy()
-    for k in range(1, n):  # n shifted adds: the same summation order in every window
-        total += values[k : k + m]
-        count += flags[k : k + m]
-    ok = (bars.pos[n - 1 :] >= n - 1) & (count >= min_known)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out[n - 1 :] = np.where(ok, total / np.maximum(count, 1), np.nan)
-    return out
-
-
-def previous_close(bars: Bars) -> Arr:
-    """The base price of each row: the ``prev_close`` column where known, else the previous row's close."""
-    prev = lagged(bars, bars.col("close"), 1)
-    given = bars.cols.get("prev_close")
-    return prev if given is None else np.where(np.isnan(given), prev, given)
-
-
 # --- kernels: Bars -> named arrays in sorted order -------------------------------------------------
 
 
 def k_returns(bars: Bars, windows: tuple[int, ...] = RETURN_WINDOWS, unit: str = "d") -> Outputs:
     """``ret_{n}d``: simple return close_t / close_{t-n} - 1 over ``n`` of the instrument's sessions."""
     close = bars.col("close")
-    return {f"ret_{n}{unit}": _ratio(close, lagged(bars, close, n)) - 1.0 for n in windows}
+    return {f"ret_{n}{unit}": ratio(close, lagged(bars, close, n)) - 1.0 for n in windows}
 
 
 def k_rsi(bars: Bars, n: int = 14) -> Outputs:
     """``rsi_{n}``: Wilder's RSI in 0..100 (TA-Lib RSI; first value at the instrument's row ``n``)."""
-    out, close = _empty(bars), bars.col("close")
+    out, close = empty(bars), bars.col("close")
     for s in bars.slices(n + 1):
         out[s] = _RSI(close[s], n)
     return {f"rsi_{n}": out}
@@ -267,7 +97,7 @@ def k_rsi(bars: Bars, n: int = 14) -> Outputs:
 
 def k_macd(bars: Bars, fast: int = 12, slow: int = 26, signal: int = 9) -> Outputs:
     """MACD line, signal and histogram in price units (TA-Lib MACD, all three from row slow+signal-2)."""
-    line, sig, hist, close = _empty(bars), _empty(bars), _empty(bars), bars.col("close")
+    line, sig, hist, close = empty(bars), empty(bars), empty(bars), bars.col("close")
     for s in bars.slices(slow + signal - 1):
         line[s], sig[s], hist[s] = _MACD(close[s], fast, slow, signal)
     tag = f"{fast}_{slow}_{signal}"
@@ -280,28 +110,28 @@ def k_bollinger(bars: Bars, n: int = 20, k: float = 2.0) -> Outputs:
     Bands are SMA(n) +- k population standard deviations (TA-Lib BBANDS, matype 0); %B is null
     when the bands collapse (n equal closes).
     """
-    upper, middle, lower, close = _empty(bars), _empty(bars), _empty(bars), bars.col("close")
+    upper, middle, lower, close = empty(bars), empty(bars), empty(bars), bars.col("close")
     for s in bars.slices(n):
         upper[s], middle[s], lower[s] = _BBANDS(close[s], n, k, k, _SMA)
     tag = f"{n}_{k:g}"
     return {
-        f"bb_pctb_{tag}": _ratio(close - lower, upper - lower),
-        f"bb_width_{tag}": _ratio(upper - lower, middle),
+        f"bb_pctb_{tag}": ratio(close - lower, upper - lower),
+        f"bb_width_{tag}": ratio(upper - lower, middle),
     }
 
 
 def k_atr(bars: Bars, n: int = 14) -> Outputs:
     """``atr_{n}_pct``: TA-Lib ATR(n) as a percent of the close (first value at row ``n``)."""
-    out = _empty(bars)
+    out = empty(bars)
     high, low, close = bars.col("high"), bars.col("low"), bars.col("close")
     for s in bars.slices(n + 1):
         out[s] = _ATR(high[s], low[s], close[s], n)
-    return {f"atr_{n}_pct": 100.0 * _ratio(out, close)}
+    return {f"atr_{n}_pct": 100.0 * ratio(out, close)}
 
 
 def k_volatility(bars: Bars, n: int = 20, periods: int = TRADING_DAYS, unit: str = "d") -> Outputs:
     """``vol_{n}d``: sample std (ddof 1) of the last ``n`` log returns, times sqrt(periods per year)."""
-    out, close = _empty(bars), bars.col("close")
+    out, close = empty(bars), bars.col("close")
     scale = math.sqrt(n / (n - 1)) * math.sqrt(periods)
     for s in bars.slices(n + 1):
         c = close[s]
@@ -315,7 +145,7 @@ def k_volume_ratio(bars: Bars, n: int = 20, unit: str = "d") -> Outputs:
     """``volume_ratio_{n}d``: today's volume over the mean volume of the last ``n`` sessions (today included)."""
     volume = bars.col("volume")
     out = rolling_mean(bars, volume, n, n)
-    return {f"volume_ratio_{n}{unit}": _ratio(volume, out)}
+    return {f"volume_ratio_{n}{unit}": ratio(volume, out)}
 
 
 def k_delivery(bars: Bars, n: int = 20) -> Outputs:
@@ -326,9 +156,9 @@ def k_delivery(bars: Bars, n: int = 20) -> Outputs:
     ``volume`` must be in the same share units: both raw, or both adjusted.
     """
     volume = bars.col("volume")
-    ratio = _ratio(bars.col("delivery_qty"), np.where(volume > 0, volume, np.nan))
-    mean = rolling_mean(bars, ratio, n, DELIVERY_MIN_KNOWN)
-    return {"delivery_ratio": ratio, f"delivery_ratio_rel_{n}d": _ratio(ratio, mean)}
+    share = ratio(bars.col("delivery_qty"), np.where(volume > 0, volume, np.nan))
+    mean = rolling_mean(bars, share, n, DELIVERY_MIN_KNOWN)
+    return {"delivery_ratio": share, f"delivery_ratio_rel_{n}d": ratio(share, mean)}
 
 
 def k_range_52w(bars: Bars, n: int = TRADING_DAYS) -> Outputs:
@@ -340,14 +170,14 @@ def k_range_52w(bars: Bars, n: int = TRADING_DAYS) -> Outputs:
     # MAX and MIN only pick values, so one call over the whole panel gives each window's exact
     # extreme; windows that reach into the previous instrument are masked.
     short = bars.pos < n - 1
-    hi = np.where(short, np.nan, _MAX(high, n)) if bars.n else _empty(bars)
-    lo = np.where(short, np.nan, _MIN(low, n)) if bars.n else _empty(bars)
-    return {"high_52w_dist": _ratio(close, hi) - 1.0, "low_52w_dist": _ratio(close, lo) - 1.0}
+    hi = np.where(short, np.nan, _MAX(high, n)) if bars.n else empty(bars)
+    lo = np.where(short, np.nan, _MIN(low, n)) if bars.n else empty(bars)
+    return {"high_52w_dist": ratio(close, hi) - 1.0, "low_52w_dist": ratio(close, lo) - 1.0}
 
 
 def k_gap(bars: Bars) -> Outputs:
     """``gap`` = open / previous close - 1 (previous close as in :func:`previous_close`)."""
-    return {"gap": _ratio(bars.col("open"), previous_close(bars)) - 1.0}
+    return {"gap": ratio(bars.col("open"), previous_close(bars)) - 1.0}
 
 
 def k_band(bars: Bars) -> Outputs:
@@ -360,12 +190,12 @@ def k_band(bars: Bars) -> Outputs:
     """
     band = bars.cols.get("band_pct")
     if band is None:
-        return {"band_upper_dist": _empty(bars), "band_lower_dist": _empty(bars)}
+        return {"band_upper_dist": empty(bars), "band_lower_dist": empty(bars)}
     base, close = previous_close(bars), bars.col("close")
     frac = np.where(band > 0, band, np.nan) / 100.0
     return {
-        "band_upper_dist": _ratio(base * (1.0 + frac) - close, close),
-        "band_lower_dist": _ratio(close - base * (1.0 - frac), close),
+        "band_upper_dist": ratio(base * (1.0 + frac) - close, close),
+        "band_lower_dist": ratio(close - base * (1.0 - frac), close),
     }
 
 
@@ -441,7 +271,7 @@ def with_bands(panel: pl.DataFrame, bands: pl.DataFrame | None) -> pl.DataFrame:
     """
     if "band_pct" in panel.columns or bands is None:
         return panel
-    _require(panel, ("symbol",))
+    require_columns(panel, ("symbol",), what="panel", remedy="bands are matched to bars by symbol and series")
     if "knowledge_time" in bands.columns:  # a band published after a day's end of day waits a day
         known = pl.col("knowledge_time").dt.convert_time_zone("Asia/Kolkata") + pl.duration(
             hours=8, microseconds=-1
@@ -487,7 +317,7 @@ def technical_features(panel: pl.DataFrame, bands: pl.DataFrame | None = None) -
     optional = _optional(panel, "delivery_qty", "prev_close", "band_pct")
     prep = prepare(panel, (*PRICE_COLUMNS, "volume", *optional))
     if "delivery_qty" not in prep.bars.cols:
-        prep.bars.cols["delivery_qty"] = _empty(prep.bars)
+        prep.bars.cols["delivery_qty"] = empty(prep.bars)
     outputs: Outputs = {}
     for kernel in DAILY_KERNELS:
         outputs.update(kernel(prep.bars))

@@ -32,12 +32,9 @@ import numpy as np
 import polars as pl
 
 from earnest.core.calendar import nse_calendar
+from earnest.features._panel import PRICE_COLUMNS, Arr, Bars, Outputs, finite_frame, prepare, to_frame
 from earnest.features.spec import FeatureSpec
 from earnest.features.technical import (
-    PRICE_COLUMNS,
-    Arr,
-    Bars,
-    Outputs,
     k_atr,
     k_bollinger,
     k_macd,
@@ -45,8 +42,6 @@ from earnest.features.technical import (
     k_rsi,
     k_volatility,
     k_volume_ratio,
-    prepare,
-    to_frame,
 )
 
 WEEKLY_RETURN_WINDOWS = (1, 4, 13)
@@ -140,10 +135,7 @@ def weekly_on_daily(bars: Bars, days: Arr, sessions: Sequence[dt.date] | None = 
     group = np.cumsum(new) - 1
     valid = own | (bars.pos[group_start[group]] > 0)
     outputs = weekly_kernels(_aggregate(bars, group_start))
-    table = pl.DataFrame({name: np.append(values, np.nan) for name, values in outputs.items()})
-    table = table.fill_nan(None).with_columns(
-        pl.when(pl.all().is_infinite()).then(None).otherwise(pl.all()).name.keep()
-    )
+    table = finite_frame({name: np.append(values, np.nan) for name, values in outputs.items()})
     pick = np.where(valid, np.where(own, group, group - 1), len(group_start))
     return table[pick]
 
@@ -182,8 +174,6 @@ SPECS: tuple[FeatureSpec, ...] = (
         inputs=("bars",),
         lookback_sessions=WEEKLY_LOOKBACK_SESSIONS,
         outputs=OUTPUTS,
-        params={},
-        known_at="eod",
     ),
 )
 

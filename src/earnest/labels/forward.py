@@ -201,8 +201,8 @@ def window_count(sig: pl.DataFrame, px: pl.DataFrame, key: str, flag: str, lo: s
     return upto(hi, 0) - upto(lo, -1)
 
 
-def _index_prices(index: pl.DataFrame, sessions: pl.Series) -> pl.DataFrame:
-    """``_s``, ``_iopen``, ``_iclose`` of one index (``index_name`` must hold a single name)."""
+def require_one_index(index: pl.DataFrame) -> None:
+    """Refuse index bars without ``date``/``close`` or holding several indices (``index_name``)."""
     require(index, ("date", "close"), "index bars")
     if "index_name" in index.columns and index.get_column("index_name").n_unique() > 1:
         names = sorted(index.get_column("index_name").drop_nulls().unique().to_list())
@@ -211,6 +211,11 @@ def _index_prices(index: pl.DataFrame, sessions: pl.Series) -> pl.DataFrame:
             remedy="filter it to one, e.g. index.filter(pl.col('index_name') == 'NIFTY 50')",
             field="index_name",
         )
+
+
+def _index_prices(index: pl.DataFrame, sessions: pl.Series) -> pl.DataFrame:
+    """``_s``, ``_iopen``, ``_iclose`` of one index (``index_name`` must hold a single name)."""
+    require_one_index(index)
     opn = pl.col("open").cast(pl.Float64) if "open" in index.columns else pl.lit(None, pl.Float64)
     frame = index.select("date", opn.alias("_iopen"), pl.col("close").cast(pl.Float64).alias("_iclose"))
     pos = sessions.search_sorted(frame.get_column("date"), side="left").cast(pl.Int64)

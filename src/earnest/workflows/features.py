@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from earnest.features.loading import store_features_at
 from earnest.features.materialise import BuildReport, Progress, build_features, read_features
 from earnest.features.registry import Registry, default_registry
 from earnest.store import Store
@@ -68,4 +69,20 @@ def read(
     return read_features(store, features=outputs, symbols=symbols, wide=wide)
 
 
-__all__ = ["build", "features_frame", "list_features", "read"]
+def features_at(
+    store: Store,
+    pairs: pl.DataFrame,
+    *,
+    features: Sequence[str] | None = None,
+    adjusted: bool = False,
+    registry: Registry | None = None,
+) -> pl.DataFrame:
+    """Point-in-time values of ``features`` (spec or output names; default all registered) for each
+    (``symbol`` or ``instrument_id``, ``as_of``) row of ``pairs``, computed from the store
+    (:func:`earnest.features.store_features_at`): what the prediction service asks. Features whose
+    input the store lacks are null."""
+    specs = (registry or default_registry()).select(features)
+    return store_features_at(store, specs, pairs, adjusted=adjusted)
+
+
+__all__ = ["build", "features_at", "features_frame", "list_features", "read"]

@@ -112,6 +112,18 @@ def test_results_released_at_1915_are_visible_the_next_session_only() -> None:
     assert d1["days_since_results"] == 1.0  # announced on the 10th (IST), seen on the 11th
 
 
+@pytest.mark.parametrize(("output", "source"), list(METRICS.items()))
+def test_each_metric_is_the_latest_quarter_figure_it_names(output: str, source: str) -> None:
+    q2 = event(at(D(2023, 10, 18), 10), D(2023, 10, 19), Q2, **{source: 0.25})
+    q3 = event(at(D(2024, 1, 10), 19, 15), D(2024, 1, 11), Q3, **{source: -1.5})
+    out = features(q2, q3)
+    assert on(out, D(2023, 10, 17))[output] is None
+    assert on(out, D(2024, 1, 10))[output] == pytest.approx(0.25)
+    assert on(out, D(2024, 1, 11))[output] == pytest.approx(-1.5)
+    others = [o for o in METRICS if o != output]
+    assert all(on(out, D(2024, 1, 11))[o] is None for o in others)
+
+
 def test_days_and_sessions_since_results() -> None:
     out = features(E1, E2)
     oct18, oct17 = on(out, D(2023, 10, 18)), on(out, D(2023, 10, 17))

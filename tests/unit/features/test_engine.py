@@ -267,3 +267,18 @@ def test_registry_is_a_value_with_unique_names_and_outputs() -> None:
     with pytest.raises(FeatureError, match="did you mean mean_3"):
         reg.get("mean3")
     assert reg.rows()[0]["lookback_sessions"] == 2
+
+
+def test_every_shipped_feature_says_what_it_means() -> None:
+    import sys
+
+    from earnest.features import default_registry
+
+    registry = default_registry()
+    assert {"returns", "weekly", "earnings", "relative_nifty50", "cross_section", "sector_relative"} <= set(
+        registry.names
+    )
+    for spec in registry:
+        assert len(spec.description.split()) >= 4, spec.name
+        documented = spec.compute.__doc__ or sys.modules[spec.compute.__module__].__doc__ or ""
+        assert documented.strip(), spec.name

@@ -13,18 +13,12 @@ from polars.testing import assert_frame_equal
 
 from earnest.core.calendar import eod_known_utc, nse_calendar
 from earnest.features import FeatureError, FeatureSpec, Registry, compute_features
-from earnest.features.materialise import (
-    FEATURE_KEY,
-    FEATURES,
-    _store_replaces,
-    build_features,
-    load_panel,
-    read_features,
-)
+from earnest.features.materialise import build_features, load_panel, read_features, write_features
+from earnest.features.relative import SPECS as RELATIVE
 from earnest.features.seasonality import SPECS as SEASONALITY
 from earnest.features.spec import eod_known_at
+from earnest.features.technical import SPECS as TECHNICAL
 from earnest.store import SqlStore, open_store
-from earnest.store import base as store_base
 from earnest.workflows import features as wf
 
 SESSIONS = nse_calendar().sessions_between(dt.date(2024, 1, 1), dt.date(2024, 3, 31))[:40]
@@ -45,10 +39,7 @@ SPECS = (MEAN, DOW)
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SqlStore]:
-    if "features" not in store_base.TABLES:  # until store/base.py registers the table
-        monkeypatch.setitem(store_base.TABLES, "features", FEATURES)
-        monkeypatch.setitem(store_base.KEYS, "features", FEATURE_KEY)
+def store(tmp_path: Path) -> Iterator[SqlStore]:
     s = open_store(f"duckdb:///{tmp_path / 'features.duckdb'}")
     try:
         yield s
@@ -134,12 +125,9 @@ def test_changed_basis_is_refused_not_mixed(store: SqlStore) -> None:
     build_features(store, [MEAN])
     with pytest.raises(FeatureError, match="another spec or input basis"):
         build_features(store, [MEAN], adjusted=True)
-    if _store_replaces():
-        build_features(store, [MEAN], adjusted=True, rebuild=True)
-        assert store.query("SELECT count(DISTINCT spec_hash) AS n FROM features").item() == 1
-    else:
-        with pytest.raises(FeatureError, match="cannot overwrite"):
-            build_features(store, [MEAN], adjusted=True, rebuild=True)
+    report = build_features(store, [MEAN], adjusted=True, rebuild=True)
+    assert (report.rows_written, report.rows_inserted, report.rows_replaced) == ({"mean_3": 10}, 0, 10)
+    assert store.query("SELECT count(DISTINCT spec_hash) AS n FROM features").item() == 1
 
 
 def test_adjusted_build_uses_adjusted_prices(store: SqlStore) -> None:
@@ -198,3 +186,62 @@ def test_workflow_build_and_list(store: SqlStore) -> None:
     assert [r["name"] for r in rows] == ["mean_3", "day_of_week"]
     listed = wf.features_frame()
     assert {"fo_expiry", "results_season"} <= set(listed.get_column("name").to_list())
+
+
+def index_rows(name: str, days: list[dt.date]) -> pl.DataFrame:
+    closes = [1000.0 + k for k in range(len(days))]
+    return pl.DataFrame(
+        {
+            "index_name": name,
+            "date": days,
+            "close": closes,
+            "knowledge_time": [eod_known_utc(d) for d in days],
+            "source_file": "test",
+        }
+    )
+
+
+def test_specs_whose_input_the_store_lacks_are_skipped_with_the_reason(store: SqlStore) -> None:
+    band = next(s for s in TECHNICAL if s.name == "band_distance")
+    nifty, _, sector = RELATIVE
+    put(store, bars("AAA", SESSIONS[:10], 10.0))
+    report = build_features(store, [band, nifty, sector])
+    assert report.rows_written == {}
+    assert set(report.skipped) == {"band_distance", "relative_nifty50", "sector_relative"}
+    assert "sec_list" in report.skipped["band_distance"]
+    assert "no NIFTY 50 rows in index_bars" in report.skipped["relative_nifty50"]
+    assert "no sector per instrument" in report.skipped["sector_relative"]
+    store.upsert("index_bars", index_rows("NIFTY BANK", SESSIONS[:10]))
+    assert "no NIFTY 50 rows" in build_features(store, [nifty]).skipped["relative_nifty50"]
+
+    store.upsert("index_bars", index_rows("NIFTY 50", SESSIONS[:10]))
+    # a 10 % band from the first session, published at 09:15 IST that day (as sec_list files are)
+    band_row = {"symbol": "AAA", "series": "EQ", "band_pct": 10.0, "effective_date": SESSIONS[0],
+                "knowledge_time": dt.datetime.combine(SESSIONS[0], dt.time(3, 45), dt.UTC), "source_file": "t"}  # fmt: skip
+    store.upsert("price_bands", pl.DataFrame([band_row]))
+    report = build_features(store, [band, nifty, sector])
+    assert report.rows_written == {"band_distance": 20, "relative_nifty50": 40}
+    assert list(report.skipped) == ["sector_relative"]
+    wide = read_features(store, wide=True)
+    # closes 10, 11, 12, ...: on the second session the upper limit is 10 * 1.1 = 11, the close 11
+    assert wide.get_column("band_upper_dist").to_list()[:2] == [None, pytest.approx(0.0, abs=1e-12)]
+    assert wide.get_column("band_lower_dist").to_list()[1] == pytest.approx((11 - 9) / 11)
+    # the index rises by 1 a session from 1000: rel_ret_5d on session 5 is 15/10 - 1005/1000
+    assert wide.get_column("rel_ret_5d").to_list()[5] == pytest.approx(15 / 10 - 1005 / 1000)
+
+
+def test_stale_values_of_a_spec_the_store_cannot_feed_are_skipped_not_refused(store: SqlStore) -> None:
+    # rows left by an older spec under an output name sector_relative now owns (no sectors stored)
+    _, _, sector = RELATIVE
+    put(store, bars("AAA", SESSIONS[:3], 10.0))
+    old = pl.DataFrame(
+        {"instrument_id": "INAAA", "date": SESSIONS[:3], "feature": "sector_rank_ret_20d", "value": None,
+         "known_at": [eod_known_utc(d) for d in SESSIONS[:3]]},
+        schema_overrides={"value": pl.Float64},
+    )  # fmt: skip
+    write_features(store, old, spec_hash="an older spec", computed_at=dt.datetime.now(dt.UTC))
+    report = build_features(store, [sector, MEAN])
+    assert "no sector per instrument" in report.skipped["sector_relative"]
+    assert report.rows_written == {"mean_3": 3}
+    with pytest.raises(FeatureError, match="another spec"):  # one the store can feed is refused
+        build_features(store, [MEAN], adjusted=True)

@@ -155,6 +155,15 @@ def test_returns_are_simple_and_per_window() -> None:
     assert out.columns == ["instrument_id", "date", "known_at", "ret_1d", "ret_5d"]
 
 
+def test_default_return_windows_are_1_5_20_and_60_sessions() -> None:
+    out = T.returns(make_panel([100 * 1.01**i for i in range(61)]))
+    assert out.columns[3:] == ["ret_1d", "ret_5d", "ret_20d", "ret_60d"]
+    assert values(out, "ret_20d")[:20] == [None] * 20
+    assert values(out, "ret_20d")[20] == pytest.approx(1.01**20 - 1)
+    assert values(out, "ret_60d")[:60] == [None] * 60
+    assert values(out, "ret_60d")[60] == pytest.approx(1.01**60 - 1)
+
+
 def test_known_at_is_eod_of_the_row_date() -> None:
     out = T.returns(make_panel([1.0, 2.0]))
     assert out.get_column("known_at").to_list() == [

@@ -86,12 +86,46 @@ def test_weekly_indicators_match_talib_on_weekly_bars() -> None:
         "wk_vol_20w": np.concatenate(([np.nan], talib.STDDEV(np.diff(np.log(close)), 20)))
         * np.sqrt(20 / 19 * 52),
     }
+    macd, _, hist = talib.MACD(close, 12, 26, 9)
+    upper, middle, lower = talib.BBANDS(close, 20, 2.0, 2.0, 0)
+    volume = weeks.get_column("volume").to_numpy()
+    expect |= {
+        "wk_ret_1w": np.concatenate(([np.nan], close[1:] / close[:-1] - 1)),
+        "wk_ret_13w": np.concatenate((np.full(13, np.nan), close[13:] / close[:-13] - 1)),
+        "wk_macd_12_26_9": macd,
+        "wk_macd_hist_12_26_9": hist,
+        "wk_bb_pctb_20_2": (close - lower) / (upper - lower),
+        "wk_bb_width_20_2": (upper - lower) / middle,
+        "wk_volume_ratio_20w": volume / talib.SMA(volume, 20),
+    }
+    assert set(expect) == set(W.OUTPUTS)
     on_fridays = out.join(weeks.select("date"), on="date", how="semi").sort("date")
     assert on_fridays.height == weeks.height
     for name, want in expect.items():
         got = on_fridays.get_column(name).fill_null(np.nan).to_numpy()
         assert np.allclose(got, want, rtol=1e-9, equal_nan=True), name
         assert np.isfinite(want).sum() > 10, name
+
+
+def test_weekly_values_hand_checked_on_flat_weeks() -> None:
+    # 21 Mon-Fri weeks; every day of week w closes at w + 1 and trades 100 shares (300 in the last week)
+    dates = WEEKDAYS[:105]
+    close = [float(i // 5 + 1) for i in range(105)]
+    panel = make_panel(dates, close).with_columns(
+        pl.Series("volume", [300.0 if i >= 100 else 100.0 for i in range(105)])
+    )
+    out = W.weekly_features(panel, sessions=WEEKDAYS)
+    week19_friday, week20_friday = dates[99], dates[104]
+    assert at(out, week20_friday, "wk_ret_13w") == pytest.approx(21 / 8 - 1)
+    assert at(out, dates[103], "wk_ret_13w") == pytest.approx(20 / 7 - 1)  # Thursday: week 19's value
+    # weekly volumes 500 x 19 and 1500: 1500 over their mean 550
+    assert at(out, week20_friday, "wk_volume_ratio_20w") == pytest.approx(1500 / 550)
+    assert at(out, week19_friday, "wk_volume_ratio_20w") == pytest.approx(1.0)
+    # weekly closes 1..20: mean 10.5, population std sqrt(399 / 12), as in the daily Bollinger test
+    std = (399 / 12) ** 0.5
+    assert at(out, week19_friday, "wk_bb_pctb_20_2") == pytest.approx((20 - 10.5 + 2 * std) / (4 * std))
+    assert at(out, week19_friday, "wk_bb_width_20_2") == pytest.approx(4 * std / 10.5)
+    assert at(out, dates[98], "wk_bb_pctb_20_2") is None  # only 19 weeks completed on Thursday
 
 
 def test_wednesday_value_ignores_thursday_and_friday() -> None:
