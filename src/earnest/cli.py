@@ -37,6 +37,9 @@ actions_app = typer.Typer(
     no_args_is_help=True, help="Corporate actions: list, confirm or reject inferred ones."
 )
 features_app = typer.Typer(no_args_is_help=True, help="Point-in-time features: list them, build them.")
+lab_app = typer.Typer(
+    no_args_is_help=True, help="The hypothesis lab: run a hypothesis file, read the trial ledger."
+)
 store_app = typer.Typer(no_args_is_help=True, help="The store: where it is, its schema version, its tables.")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(show_app, name="show")
@@ -44,6 +47,7 @@ app.add_typer(quality_app, name="quality")
 app.add_typer(actions_app, name="actions")
 app.add_typer(store_app, name="store")
 app.add_typer(features_app, name="features")
+app.add_typer(lab_app, name="lab")
 
 _state: dict[str, Any] = {"home": None, "store": None}
 
@@ -403,8 +407,51 @@ def features_build(
         )
     console.print(
         f"features: {report.total_rows:,} values computed, {report.rows_inserted:,} new rows stored"
+        + (f", {report.rows_replaced:,} replaced" if report.rows_replaced else "")
         + (f"; skipped {report.skipped}" if report.skipped else "")
     )
+
+
+# ---- lab ---------------------------------------------------------------------------------------
+@lab_app.command("run")
+def lab_run(
+    hypothesis: Annotated[Path, typer.Argument(help="a hypothesis TOML file (see examples/)")],
+    out: Annotated[Path | None, typer.Option(help="folder for report.html and report.json")] = None,
+    fmt: Fmt = "table",
+) -> None:
+    """Evaluate a hypothesis against its baselines: event study, power, verdict; record its trials."""
+    from earnest.lab.spec import load_hypothesis
+    from earnest.workflows.lab import run_hypothesis
+    from earnest.workflows.render import render_study
+
+    h = load_hypothesis(hypothesis)
+    target = out or settings().home / "reports" / h.name
+    with opened_store() as store, err_console.status("lab") as status:
+        run = run_hypothesis(store, h, out_dir=target, progress=lambda stage: status.update(f"lab: {stage}"))
+    if fmt == "json":
+        from earnest.reports.lab import study_json
+
+        sys.stdout.write(json.dumps(study_json(run.study), default=str, indent=1) + "\n")
+        return
+    render_study(console, run.study)
+    console.print(f"report: {run.html_path}  ({run.n_trials} trial(s) in question {h.question!r})")
+
+
+@lab_app.command("ledger")
+def lab_ledger(
+    question: Annotated[str | None, typer.Option(help="only this research question")] = None,
+    fmt: Fmt = "table",
+) -> None:
+    """Every trial recorded, with Benjamini-Hochberg adjusted p-values per research question."""
+    from earnest.lab.ledger import adjusted_p, ledger
+
+    with opened_store() as store:
+        questions = (
+            [question] if question else ledger(store, None).get_column("question").unique().sort().to_list()
+        )
+        frames = [adjusted_p(store, q) for q in questions]
+    frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    emit(frame, fmt, title="trial ledger")
 
 
 # ---- quality -----------------------------------------------------------------------------------

@@ -362,6 +362,28 @@ where unknown; ``known_at`` when it became known (UTC); ``spec_hash`` the spec a
 FEATURE_KEY = ("instrument_id", "date", "feature")
 
 
+LAB_TRIALS: Schema = {
+    "trial_key": pl.Utf8,
+    "question": pl.Utf8,
+    "hypothesis_name": pl.Utf8,
+    "variant_json": pl.Utf8,
+    "horizon": pl.Int64,
+    "outcome": pl.Utf8,
+    "n_events": pl.Int64,
+    "effect": pl.Float64,
+    "p_value": pl.Float64,
+    "first_run_at": UTC_TS,
+    "last_run_at": UTC_TS,
+    "runs": pl.Int64,
+    "receipt_json": pl.Utf8,
+}
+"""The hypothesis lab's trial ledger: one row per variant tried (``trial_key``, the hash of its
+definition), grouped by research ``question``; the latest run's ``n_events``, ``effect`` and
+``p_value`` (null without usable events) and receipt (JSON text); ``runs`` counts the runs."""
+
+LAB_TRIAL_KEY = ("trial_key",)
+
+
 __all__ = [
     "BARS",
     "BAR_KEY",
@@ -379,6 +401,8 @@ __all__ = [
     "INDEX_KEY",
     "INGESTED_FILES",
     "INSTRUMENTS",
+    "LAB_TRIALS",
+    "LAB_TRIAL_KEY",
     "PRICE_BANDS",
     "QUARANTINE",
     "RESULTS_LISTINGS",

@@ -6,6 +6,7 @@ says so on screen); with ``data`` it runs the same pipeline on a folder of real 
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import time
 from pathlib import Path
@@ -169,6 +170,56 @@ def _features(console: Console, store: SqlStore) -> None:
     console.print(table_of(last.to_dicts(), title="features on the last session (first 5 instruments)"))
 
 
+DEMO_HYPOTHESES: tuple[dict[str, object], ...] = (
+    {
+        "name": "every results announcement",
+        "question": "demo-every-announcement",
+        "description": "The baseline as a hypothesis: buy at the first open after any results announcement.",
+        "event": {"type": "results"},
+    },
+    {
+        "name": "positive earnings surprise drifts",
+        "question": "demo-surprise-drift",
+        "description": "After a standardised earnings surprise above 1, the price keeps drifting up for days.",
+        "event": {"type": "results", "selector": "sue > 1"},
+    },
+    {
+        "name": "blockbuster results",
+        "question": "demo-blockbuster",
+        "description": "PAT up more than 50 % and revenue more than 20 % year on year: the origin story's idea.",
+        "event": {"type": "results", "selector": "pat_yoy > 0.5 and revenue_yoy > 0.2"},
+    },
+)
+"""The hypotheses the demo puts to the lab (horizons 1, 3, 5 and 10 sessions, abnormal return vs
+NIFTY 50 net of costs, over the whole simulated period)."""
+
+
+def _lab(console: Console, store: SqlStore, home: Path) -> None:
+    """Run the demo hypotheses through the lab: verdicts, and an HTML report for each."""
+    from earnest.lab.spec import hypothesis_from_dict
+    from earnest.reports.lab import summary_rows
+    from earnest.workflows.lab import run_hypothesis
+
+    span = store.query("SELECT min(date) AS lo, max(date) AS hi FROM bars").to_dicts()[0]
+    if span["lo"] is None:
+        return
+    period = {"start": span["lo"] + dt.timedelta(days=200), "end": span["hi"] - dt.timedelta(days=20)}
+    for spec in DEMO_HYPOTHESES:
+        h = hypothesis_from_dict({**spec, "horizons": [1, 3, 5, 10], "period": period}, source="demo")
+        started = time.perf_counter()
+        run = run_hypothesis(store, h, out_dir=home / "reports" / str(spec["question"]))
+        c = run.study.counts
+        rows = [{k: r[k] for k in ("horizon", "n", "mean", "95% CI", "p adj.", "MDE", "verdict")}
+                for r in summary_rows(run.study)]  # fmt: skip
+        console.print(
+            table_of(
+                rows,
+                title=f"lab: {h.name} ({c.selected:,} of {c.in_scope:,} events; "
+                f"{time.perf_counter() - started:.1f}s) -> {run.html_path}",
+            )
+        )
+
+
 def run_demo(console: Console, *, home: Path, data: Path | None = None, seed: int = 7) -> None:
     """Simulate (or take ``data``), ingest into a fresh DuckDB store under ``home``, and report."""
     home.mkdir(parents=True, exist_ok=True)
@@ -202,6 +253,7 @@ def run_demo(console: Console, *, home: Path, data: Path | None = None, seed: in
         _actions(console, store)
         _events(console, store)
         _features(console, store)
+        _lab(console, store, home)
     finally:
         store.close()
     console.print(f"store: duckdb:///{db}  (try: earnest --home {home} show bars -s <SYMBOL> --adjusted)")

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from earnest.reports.lab import summary_rows
 from earnest.workflows.ingest import IngestReport
 
 
@@ -83,3 +84,30 @@ def render_quality(console: Console, report: Any) -> None:
 
 
 __all__ = ["render_download", "render_ingest", "render_quality", "table_of"]
+
+
+_VERDICT_STYLE = {"EDGE": "bold green", "NO EDGE": "bold red", "INCONCLUSIVE": "bold yellow"}
+
+
+def render_study(console: Console, study: Any) -> None:
+    """A lab study: the event counts, one row per variant with its verdict, then the reasons."""
+    h = study.hypothesis
+    c = study.counts
+    console.print(
+        f"[bold]{h.name}[/]: {c.selected:,} of {c.in_scope:,} {h.event.type} events selected "
+        f"({c.priced:,} priced, {c.entry_blocked:,} blocked at the upper circuit, "
+        f"{c.overlap_dropped:,} dropped as overlapping); costs {'on' if h.costs.enabled else 'OFF'}"
+    )
+    rows = [
+        {**r, "verdict": f"[{_VERDICT_STYLE.get(r['verdict'], '')}]{r['verdict']}[/]"}
+        for r in summary_rows(study)
+    ]
+    table = table_of(rows, title="verdicts (outcomes net of costs)")
+    console.print(table)
+    for v in study.variants:
+        style = _VERDICT_STYLE.get(v.verdict.label, "")
+        console.print(
+            f"[{style}]{v.verdict.label}[/] {v.outcome} {v.horizon}d: " + "; ".join(v.verdict.reasons)
+        )
+    for w in study.warnings:
+        console.print(f"[yellow]note[/] {w}")

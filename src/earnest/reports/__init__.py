@@ -1,0 +1,1 @@
+"""Reports: JSON and HTML renderers of results (no computation)."""
