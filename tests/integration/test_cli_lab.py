@@ -83,3 +83,12 @@ def test_an_unknown_selector_field_lists_what_is_available(home: Path, tmp_path:
     assert proc.returncode != 0
     assert "revenue_yo" in proc.stderr
     assert "revenue_yoy" in proc.stderr
+
+
+def test_an_index_universe_is_refused_until_constituent_history_exists(home: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "index.toml"
+    spec.write_text(HYPOTHESIS.replace("[period]", '[universe]\nindex = "NIFTY 50"\n[period]'))
+    proc = run(home, "lab", "run", str(spec), check=False)
+    assert proc.returncode == 3
+    assert "universe.index" in proc.stderr
+    assert "universe.symbols" in proc.stderr

@@ -79,7 +79,7 @@ class Universe(_Section):
     index: str | None = Field(
         default=None,
         description="an index whose constituents as known at each date form the universe (e.g. "
-        "'NIFTY 50') when the store has its constituent history; otherwise every instrument",
+        "'NIFTY 50'); refused until the store holds constituent history",
     )
     series: tuple[str, ...] = Field(default=("EQ",), description="NSE series of the bars used")
 

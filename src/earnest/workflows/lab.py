@@ -55,9 +55,11 @@ def custom_events(store: SqlStore, event_type: str, *, symbols: list[str] | None
     return pl.concat([events.drop("fields"), parsed.select(taken)], how="horizontal") if taken else events
 
 
-def _bars(store: SqlStore, symbols: list[str] | None, start: dt.date, end: dt.date) -> pl.DataFrame:
+def _bars(
+    store: SqlStore, symbols: list[str] | None, start: dt.date, end: dt.date, series: list[str] | None = None
+) -> pl.DataFrame:
     """Corporate-action-adjusted bars (prices in the latest share units), one row per symbol-session."""
-    bars = adjusted_bars(store, symbols=symbols, start=start, end=end)
+    bars = adjusted_bars(store, symbols=symbols, start=start, end=end, series=series)
     if bars.is_empty():
         return bars
     cols = [c for c in ("open", "high", "low", "close", "prev_close") if f"adj_{c}" in bars.columns]
@@ -117,6 +119,13 @@ def load_study_data(store: SqlStore, h: Hypothesis, *, progress: Progress | None
     """Everything ``h`` needs from ``store``: its events, adjusted bars for their symbols over the
     period with room for the estimation window and the longest horizon, and the benchmark index."""
     say = progress or (lambda _: None)
+    if h.universe.index is not None:
+        raise DataError(
+            f"universe.index = {h.universe.index!r} needs the index's constituent history, "
+            "which the store does not hold yet",
+            field="universe.index",
+            remedy="list the companies in universe.symbols (today's constituents would add survivorship bias)",
+        )
     symbols = [s.upper() for s in h.universe.symbols] if h.universe.symbols else None
     say("events")
     if h.event.type == "results":
@@ -134,7 +143,7 @@ def load_study_data(store: SqlStore, h: Hypothesis, *, progress: Progress | None
     end = h.period.end + dt.timedelta(days=max(h.horizons) * 2 + 30)
     say("bars")
     wanted = symbols or sorted(set(events.get_column("symbol").to_list()))
-    bars = _bars(store, wanted, start, end)
+    bars = _bars(store, wanted, start, end, list(h.universe.series))
     index = _index(store, h.benchmark.index, start, end)
     cal = nse_calendar()
     return StudyData(events, bars, index, cal, data_hash=frame_hash(events, bars, index))
