@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, print_table
 
 from earnest.core.calendar import nse_calendar
+from earnest.core.memory import keep_freed_memory
 from earnest.lab.spec import hypothesis_from_dict
 from earnest.lab.study import StudyData, run_study
 from earnest.simulate.labmarket import simulate_lab_market
@@ -36,7 +37,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--symbols", type=int, default=2000)
     ap.add_argument("--sessions", type=int, default=2500)
+    ap.add_argument("--plain-malloc", action="store_true", help="leave glibc's allocator settings alone")
     args = ap.parse_args()
+    tuned = False if args.plain_malloc else keep_freed_memory()  # as the CLI does (earnest.core.memory)
     t0 = time.perf_counter()
     market = simulate_lab_market(
         n_symbols=args.symbols, n_sessions=args.sessions, seed=1, events_per_year=4.0, planted_car=0.0
@@ -81,6 +84,7 @@ def main() -> None:
     print(f"hypothesis over {selected:,} selected events, 5 horizons, market model, all tests and baselines")
     print_table(rows, ["stage", "seconds (median)"])
     print(f"runs: {', '.join(f'{x:.2f}' for x in totals)} s; target <= 10 s")
+    print(f"glibc keeps freed memory for reuse (as the CLI sets it): {tuned}; --plain-malloc to compare")
 
 
 if __name__ == "__main__":

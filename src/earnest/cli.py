@@ -577,6 +577,9 @@ def version() -> None:
 
 def main() -> None:
     """Entry point: run the app and turn earnest errors into messages and exit codes."""
+    from earnest.core.memory import keep_freed_memory
+
+    keep_freed_memory()  # reuse freed array memory instead of page-faulting it in again
     try:
         rc = app(standalone_mode=False)
     except EarnestError as exc:
