@@ -92,3 +92,12 @@ def test_an_index_universe_is_refused_until_constituent_history_exists(home: Pat
     assert proc.returncode == 3
     assert "universe.index" in proc.stderr
     assert "universe.symbols" in proc.stderr
+
+
+def test_a_selector_can_use_registered_features_as_known_at_each_event(home: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "feat.toml"
+    spec.write_text(HYPOTHESIS)
+    base = json.loads(run(home, "lab", "run", str(spec), "--format", "json").stdout)["counts"]["selected"]
+    spec.write_text(HYPOTHESIS.replace("revenue_yoy > 0.0", "revenue_yoy > 0.0 and rsi_14 < 60"))
+    got = json.loads(run(home, "lab", "run", str(spec), "--format", "json").stdout)["counts"]
+    assert 0 < got["selected"] < base  # RSI as known before each broadcast removes some events

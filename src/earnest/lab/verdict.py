@@ -119,10 +119,15 @@ def decide(
         reasons.append(f"significant and beats the baseline, but the estimate is below {_fmt(floor, pct)}")
     if not math.isfinite(events_needed):
         reasons.append("power cannot be estimated (no variance)")
-    elif power >= h.stats.power:
+    elif power >= h.stats.power and significant:
         reasons.append(
             f"power {power:.0%} to detect {_fmt(floor, pct)} against the null; the gain over the best "
             "baseline is what remains uncertain"
+        )
+    elif power >= h.stats.power:
+        reasons.append(
+            f"not significant after adjustment although the study has power {power:.0%} to detect "
+            f"{_fmt(floor, pct)}: the effect is probably smaller than that, but the CI still reaches it"
         )
     else:
         years = f", about {years_needed:.1f} years of data at this event rate" if years_needed else ""

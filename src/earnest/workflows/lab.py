@@ -16,8 +16,10 @@ from earnest.core.errors import DataError
 from earnest.core.receipt import frame_hash
 from earnest.events import load_events
 from earnest.events.fundamentals import load_figures
+from earnest.features import default_registry, store_features_at
 from earnest.features.earnings import METRICS, results_with_figures
 from earnest.lab.ledger import adjusted_p, record_trials
+from earnest.lab.selector import selector_fields
 from earnest.lab.spec import Hypothesis
 from earnest.lab.study import Study, StudyData, run_study, trial_rows, with_adjusted_p
 from earnest.marketdata.adjust import adjusted_bars
@@ -115,6 +117,31 @@ def _index(store: SqlStore, name: str, start: dt.date, end: dt.date) -> pl.DataF
     return index
 
 
+def with_feature_fields(
+    store: SqlStore, h: Hypothesis, events: pl.DataFrame, *, progress: Progress | None = None
+) -> pl.DataFrame:
+    """``events`` plus the registered feature outputs the selector names that are not event fields,
+    each as known at the event's knowledge time (strict: only bars published before it) on
+    corporate-action-adjusted prices. Events outside the hypothesis's period get nulls (never used)."""
+    if not h.event.selector:
+        return events
+    wanted = [f for f in selector_fields(h.event.selector) if f not in events.columns]
+    registry = default_registry()
+    owners = {out: spec for spec in registry.specs for out in spec.outputs}
+    specs = list({owners[f].name: owners[f] for f in wanted if f in owners}.values())
+    if not specs:
+        return events  # unknown names are reported by the selector with suggestions
+    if progress:
+        progress(f"features {', '.join(s.name for s in specs)} at each event's knowledge time")
+    day = pl.col("knowledge_time").dt.convert_time_zone("Asia/Kolkata").dt.date()
+    scope = events.with_row_index("_row").filter(day.is_between(h.period.start, h.period.end))
+    pairs = scope.select("symbol", pl.col("knowledge_time").alias("as_of"))
+    got = store_features_at(store, specs, pairs, adjusted=True, strict=True)
+    outs = [f for f in wanted if f in owners and f in got.columns]
+    values = pl.concat([scope.select("_row"), got.select(outs)], how="horizontal")
+    return events.with_row_index("_row").join(values, on="_row", how="left").drop("_row")
+
+
 def load_study_data(store: SqlStore, h: Hypothesis, *, progress: Progress | None = None) -> StudyData:
     """Everything ``h`` needs from ``store``: its events, adjusted bars for their symbols over the
     period with room for the estimation window and the longest horizon, and the benchmark index."""
@@ -138,6 +165,7 @@ def load_study_data(store: SqlStore, h: Hypothesis, *, progress: Progress | None
             field="event.type",
             remedy="ingest results listings (earnest ingest results) or custom events first",
         )
+    events = with_feature_fields(store, h, events, progress=say)
     margin = (h.benchmark.estimation_sessions + h.benchmark.gap_sessions) * 2 + 30
     start = h.period.start - dt.timedelta(days=margin)
     end = h.period.end + dt.timedelta(days=max(h.horizons) * 2 + 30)
@@ -189,4 +217,5 @@ __all__ = [
     "load_study_data",
     "results_events",
     "run_hypothesis",
+    "with_feature_fields",
 ]

@@ -91,3 +91,10 @@ def test_significant_and_beating_the_baseline_but_too_small_to_trade_is_inconclu
 def test_too_few_events_is_inconclusive_without_a_test() -> None:
     e = MeanEstimate(math.nan, math.nan, math.nan, math.nan, math.nan, 0.0, math.nan, 1, 1, "iid")
     assert call(e, [], math.nan).label == INCONCLUSIVE
+
+
+def test_well_powered_but_not_significant_says_the_effect_is_probably_smaller() -> None:
+    # mean 0.3% (se 0.15%): CI top 0.594% >= 0.5%, not NO EDGE; power 0.95 but adjusted p 0.06
+    v = call(est(0.003, 0.0015), [("random_dates", est(0.0, 0.001))], 0.06, power=0.95)
+    assert v.label == INCONCLUSIVE
+    assert "probably smaller" in v.reasons[-1]
