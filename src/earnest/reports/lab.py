@@ -253,6 +253,7 @@ def study_html(study: Study) -> str:
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in study.warnings)
     receipt = html.escape(json.dumps(study.receipt.to_dict(), indent=1))
     selector = html.escape(h.event.selector or "(none: every event)")
+    trials = max((v.n_trials for v in study.variants), default=0)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>earnest: {html.escape(h.name)}</title><style>{_CSS}</style></head><body>
 <h1>{html.escape(h.name)}</h1><p>{html.escape(h.description or "")}</p>
@@ -260,7 +261,9 @@ def study_html(study: Study) -> str:
 {h.entry.lag_sessions} session(s) after the knowledge time at the {html.escape(h.entry.at)}, benchmark
 {html.escape(h.benchmark.model)} vs {html.escape(h.benchmark.index)}, costs {"on" if h.costs.enabled else "OFF"}
 ({h.costs.round_trip_bps:g} bps round trip).</p>
-<h2>Verdicts</h2>{_table(pl.DataFrame(summary_rows(study)))}
+<h2>Verdicts</h2><p>Research question <b>{html.escape(h.question)}</b>: {trials} trial(s) recorded in
+the ledger; p-values are Benjamini-Hochberg adjusted across all of them.</p>
+{_table(pl.DataFrame(summary_rows(study)))}
 <h2>Events</h2>{_table(counts)}{f"<ul>{warnings}</ul>" if warnings else ""}
 <h2>Charts</h2>{"".join(charts)}
 <h2>Variants</h2>{"".join(_variant_html(v) for v in study.variants)}
