@@ -165,6 +165,29 @@ def make_events(rng: np.random.Generator, sessions: list[dt.date]) -> pl.DataFra
     return frame.sort("knowledge_time")
 
 
+WORDS = (
+    "profit",
+    "loss",
+    "growth",
+    "litigation",
+    "uncertain",
+    "strong",
+    "decline",
+    "order",
+    "the",
+    "approved",
+)
+
+
+def make_announcements(rng: np.random.Generator, sessions: list[dt.date]) -> pl.DataFrame:
+    """Announcements with text (Loughran-McDonald words among others) at random instants."""
+    events = make_events(rng, sessions).select("symbol", "knowledge_time")
+    text = [" ".join(rng.choice(WORDS, size=int(rng.integers(1, 8)))) for _ in range(events.height)]
+    return events.with_columns(
+        pl.Series("text", text, dtype=pl.Utf8), pl.col("knowledge_time").alias("event_time")
+    )
+
+
 def truncate(
     bars: pl.DataFrame, inputs: Mapping[str, pl.DataFrame], t: dt.date
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
@@ -210,6 +233,13 @@ def perturb(
     )
     rows = shifted.to_dicts()
     out["events"] = pl.DataFrame(_event_times(rows), schema=events.schema) if rows else events
+    out["announcements"] = inputs["announcements"].with_columns(
+        pl.when(late).then(pl.lit("loss litigation uncertain")).otherwise(pl.col("text")).alias("text"),
+        pl.when(late)
+        .then(pl.col("knowledge_time") - pl.duration(hours=5))
+        .otherwise(pl.col("knowledge_time"))
+        .alias("knowledge_time"),
+    )
     return bars, out
 
 
@@ -242,6 +272,7 @@ def test_no_look_ahead(spec: FeatureSpec, seed: int, first: int, n: int, cut: fl
         "bands": make_bands(rng, sessions),
         "events": make_events(rng, sessions),
         "sectors": make_sectors(rng, sessions),
+        "announcements": make_announcements(rng, sessions),
     }
     t = sessions[int(cut * (n - 1))]
     full = values(spec, bars, inputs)

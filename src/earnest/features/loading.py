@@ -155,9 +155,14 @@ def load_inputs(
             out[name] = results_with_figures(events, load_figures(store, symbols=symbols))
         elif name == "sectors":
             out[name] = schemas.empty(SECTORS)  # no table holds them yet (module docstring)
+        elif name == "announcements":
+            from earnest.features.sentiment import load_announcements
+
+            out[name] = load_announcements(store, symbols=symbols)
         else:
             raise FeatureError(
-                f"no loader for input {name!r}", remedy="use bars, index, events, bands or sectors"
+                f"no loader for input {name!r}",
+                remedy="use bars, index, events, bands, sectors or announcements",
             )
     return out
 
@@ -166,6 +171,8 @@ _WHY_MISSING = {
     "index": "no {index} rows in index_bars: ingest NSE's daily index files (ind_close_all_DDMMYYYY.csv)",
     "bands": "no price bands in the store: ingest NSE's dated sec_list_DDMMYYYY.csv files",
     "events": "no results events in the store: run `earnest ingest results` or ingest results listings",
+    "announcements": "no announcement text in the store: import announcements as custom events with a "
+    "text field (desc, attchmntText, subject, ...; earnest ingest files)",
     "sectors": "the store keeps no sector per instrument (earnest does not ingest an industry "
     "classification yet); pass inputs={'sectors': frame} to compute_features to use this feature",
 }

@@ -387,8 +387,8 @@ def sentiment_spec(backend: SentimentBackend | None = None, *, name: str = "text
     chosen = backend if backend is not None else LoughranMcDonaldBackend()
     days = f"{name}_days_since"
 
-    def _compute(panel: pl.DataFrame, *, events: pl.DataFrame, **_: Any) -> pl.DataFrame:
-        return sentiment_features(panel, events=events, backend=chosen, days_output=days)
+    def _compute(panel: pl.DataFrame, *, announcements: pl.DataFrame, **_: Any) -> pl.DataFrame:
+        return sentiment_features(panel, events=announcements, backend=chosen, days_output=days)
 
     _compute.__qualname__ = "sentiment_spec._compute"
     return FeatureSpec(
@@ -396,7 +396,7 @@ def sentiment_spec(backend: SentimentBackend | None = None, *, name: str = "text
         description="Tone of the latest announcement text known at the day's end (Loughran-McDonald "
         "word counts and net tone by default, or the backend's scores) and calendar days since it",
         compute=_compute,
-        inputs=("bars", "events"),
+        inputs=("bars", "announcements"),
         lookback_sessions=0,
         outputs=(*chosen.columns, days),
         params={"backend": chosen.identity()},
@@ -419,7 +419,7 @@ def _text_of(fields: str | None) -> str | None:
 
 
 def load_announcements(store: Store, *, symbols: Sequence[str] | None = None) -> pl.DataFrame:
-    """Stored custom events that carry text, as the ``events`` input of this feature: ``event_id``,
+    """Stored custom events that carry text, as the ``announcements`` input of this feature: ``event_id``,
     ``symbol`` (the event's, else the current symbol of its ISIN in ``instruments``), ``isin``,
     ``event_type``, ``event_time``, ``knowledge_time`` and ``text``, ordered by knowledge time."""
     rows = store.read("custom_events", order_by=("knowledge_time", "event_id"))

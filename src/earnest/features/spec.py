@@ -38,11 +38,12 @@ KnownAt = Literal["eod", "event"]
 :func:`earnest.core.calendar.eod_known_utc`), ``event`` at the time the feature itself returns in
 ``known_at`` (an announcement instant), never later than its row's end of day."""
 
-INPUTS = frozenset({"bars", "index", "events", "bands", "sectors"})
+INPUTS = frozenset({"bars", "index", "events", "bands", "sectors", "announcements"})
 """Input kinds the engine knows how to slice and the store loader knows how to load: ``bars`` (the
 panel itself), ``index`` (``INDEX_BARS`` rows, e.g. NIFTY 50), ``events`` (earnings events with
-``knowledge_time``), ``bands`` (``PRICE_BANDS`` rows) and ``sectors`` (``instrument_id``,
-``sector`` and, when the classification is dated, ``knowledge_time``)."""
+``knowledge_time``), ``bands`` (``PRICE_BANDS`` rows), ``sectors`` (``instrument_id``,
+``sector`` and, when the classification is dated, ``knowledge_time``) and ``announcements``
+(``symbol``, ``knowledge_time``, ``text``: stored custom events that carry text)."""
 
 KNOWN_AT = ("eod", "event")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")

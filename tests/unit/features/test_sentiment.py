@@ -220,7 +220,7 @@ def test_spec_is_registered_and_runs_through_the_engine() -> None:
     assert custom.spec_hash == sentiment_spec(WordCount(), name="text_wc").spec_hash  # stable
     assert sentiment_spec(name="text_wc").spec_hash != custom.spec_hash  # the backend is in the hash
     ev = events(("ABC", at(D(2024, 1, 2), 19), "one two"))
-    wide = compute_features(panel(), [custom], inputs={"events": ev})
+    wide = compute_features(panel(), [custom], inputs={"announcements": ev})
     assert wide.filter(pl.col("date") == D(2024, 1, 3)).row(0, named=True)["wc"] == 2.0
     assert wide.filter(pl.col("date") == D(2024, 1, 2)).row(0, named=True)["wc"] is None
 
@@ -228,7 +228,7 @@ def test_spec_is_registered_and_runs_through_the_engine() -> None:
 @needs_lm
 def test_default_spec_scores_with_loughran_mcdonald() -> None:
     ev = events(("ABC", at(D(2024, 1, 2), 10), "Profit rose strongly despite litigation losses"))
-    wide = compute_features(panel(), list(SPECS), inputs={"events": ev})
+    wide = compute_features(panel(), list(SPECS), inputs={"announcements": ev})
     row = wide.filter(pl.col("date") == D(2024, 1, 3)).row(0, named=True)
     assert (row["lm_positive"], row["lm_negative"], row["lm_net_tone"]) == pytest.approx((1.0, 2.0, -1 / 3))
     assert row["text_sentiment_days_since"] == 1.0
@@ -415,7 +415,7 @@ def test_no_look_ahead_with_text(seed: int, cut: int, restart: int) -> None:
     t = ALL[cut]
 
     def values(b: pl.DataFrame, e: pl.DataFrame, **kw: Any) -> pl.DataFrame:
-        ((_, frame),) = compute_each(b, [spec], inputs={"events": e}, **kw)
+        ((_, frame),) = compute_each(b, [spec], inputs={"announcements": e}, **kw)
         return frame
 
     full = values(bars, ev)
