@@ -1,7 +1,10 @@
 """Models: splitters aware of label spans (:mod:`earnest.models.splits`: walk-forward, purged k-fold
 with embargo, combinatorial purged CV) and out-of-sample metrics next to baselines
-(:mod:`earnest.models.metrics`). Estimators, the MLflow registry and Dask execution come next."""
+(:mod:`earnest.models.metrics`), deterministic estimators behind one factory
+(:mod:`earnest.models.estimators`) and walk-forward out-of-sample predictions on any executor
+(:mod:`earnest.models.train`). The MLflow registry comes next."""
 
+from earnest.models.estimators import ESTIMATOR_KINDS, TASKS, make_estimator
 from earnest.models.metrics import (
     ICSummary,
     NeweyWestMean,
@@ -25,9 +28,14 @@ from earnest.models.splits import (
     WalkForward,
     spans_from_frame,
 )
+from earnest.models.train import FoldJob, FoldResult, fit_score_fold, walk_forward_predict
 
 __all__ = [
+    "ESTIMATOR_KINDS",
+    "TASKS",
     "CombinatorialPurgedCV",
+    "FoldJob",
+    "FoldResult",
     "ICSummary",
     "NeweyWestMean",
     "PurgedKFold",
@@ -38,12 +46,15 @@ __all__ = [
     "calibration_table",
     "default_nw_lags",
     "f1_at",
+    "fit_score_fold",
     "ic_by_date",
     "ic_summary",
     "log_loss",
+    "make_estimator",
     "newey_west_mean",
     "pr_auc",
     "precision_at_k",
     "roc_auc",
     "spans_from_frame",
+    "walk_forward_predict",
 ]
