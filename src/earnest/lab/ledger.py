@@ -12,6 +12,10 @@ adjust each p-value for *all* the trials of its research question, not only thos
   Benjamini-Hochberg adjustment (:func:`earnest.lab.stats.benjamini_hochberg`, i.e. statsmodels'
   ``fdr_bh``) across every trial of the question that has a p-value. A trial without one (no usable
   events) is listed and counted as tried, but tested nothing, so it is not in the BH family.
+- :func:`record_model_trials` upserts model-training trials (``kind = 'model'``, one per
+  hyperparameter set, :class:`ModelTrial`) with their out-of-sample Sharpe ratio and number of
+  periods; they have no p-value. :func:`trial_sharpes` gives what the deflated Sharpe ratio needs:
+  the number of trials of a question with a Sharpe ratio and the variance of those ratios.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 from pydantic import ValidationError
 
 from earnest.core import schemas
 from earnest.core.errors import DataError
+from earnest.core.hashing import sha256_json
 from earnest.lab.spec import Variant
 from earnest.lab.stats import benjamini_hochberg
 from earnest.store.base import Store
@@ -147,6 +153,7 @@ def _rows(results: list[TrialResult], now: dt.datetime) -> pl.DataFrame:
             "last_run_at": now,
             "runs": 1,
             "receipt_json": json.dumps(dict(r.receipt), sort_keys=True, default=str),
+            "kind": "hypothesis",
         }
         for r in results
     ]
@@ -201,4 +208,180 @@ def adjusted_p(store: Store, question: str) -> pl.DataFrame:
     return trials.with_columns(pl.Series("p_adjusted", adjusted, dtype=pl.Float64).fill_nan(None))
 
 
-__all__ = ["TABLE", "LedgerView", "TrialResult", "adjusted_p", "ledger", "record_trials"]
+MODEL_TRIAL_KEY_VERSION = 1
+"""Version of the hashed model-trial layout (part of :meth:`ModelTrial.key`'s input)."""
+
+
+@dataclass(frozen=True)
+class ModelTrial:
+    """One model-training trial: a hyperparameter set evaluated out of sample on one dataset.
+
+    ``spec`` is what defines the trial as JSON-ready data (dataset spec, validation, model kind, task,
+    parameters, seed): :meth:`key` hashes it with the ``question``. ``name`` is the training run's name,
+    ``horizon`` and ``label`` the dataset's; ``n_events`` the out-of-sample rows scored; ``metric`` the
+    search metric's value (stored as ``effect``); ``sharpe`` the per-period Sharpe ratio of the
+    out-of-sample strategy over ``n_periods`` periods (None when undefined).
+    """
+
+    question: str
+    name: str
+    spec: Mapping[str, Any]
+    horizon: int
+    label: str
+    n_events: int
+    metric: float | None
+    sharpe: float | None
+    n_periods: int
+    receipt: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "model"
+
+    def __post_init__(self) -> None:
+        if self.n_events < 0 or self.n_periods < 0:
+            raise DataError(
+                f"n_events and n_periods must be >= 0, got {self.n_events} and {self.n_periods}",
+                field="n_periods" if self.n_periods < 0 else "n_events",
+            )
+        if not self.question.strip():
+            raise DataError("a model trial needs a research question", field="question")
+        if self.kind not in ("model", "backtest"):
+            raise DataError(f"unknown trial kind {self.kind!r}", remedy="use model or backtest", field="kind")
+
+    def canonical(self) -> dict[str, Any]:
+        """The hashed definition: question, spec and :data:`MODEL_TRIAL_KEY_VERSION`."""
+        return {
+            "kind": self.kind,
+            "question": self.question,
+            "spec": dict(self.spec),
+            "key_version": MODEL_TRIAL_KEY_VERSION,
+        }
+
+    def key(self) -> str:
+        """sha256 (hex) of the canonical JSON of :meth:`canonical`."""
+        return sha256_json(self.canonical())
+
+
+def _model_rows(trials: list[ModelTrial], now: dt.datetime) -> pl.DataFrame:
+    rows = [
+        {
+            "trial_key": t.key(),
+            "question": t.question,
+            "hypothesis_name": t.name,
+            "variant_json": json.dumps(t.canonical(), sort_keys=True, default=str),
+            "horizon": t.horizon,
+            "outcome": t.label,
+            "n_events": t.n_events,
+            "effect": _finite(t.metric),
+            "p_value": None,
+            "first_run_at": now,
+            "last_run_at": now,
+            "runs": 1,
+            "receipt_json": json.dumps(dict(t.receipt), sort_keys=True, default=str),
+            "kind": t.kind,
+            "sharpe": _finite(t.sharpe),
+            "n_periods": t.n_periods,
+        }
+        for t in trials
+    ]
+    return schemas.conform(pl.DataFrame(rows, schema=schemas.LAB_TRIALS), schemas.LAB_TRIALS, name=TABLE)
+
+
+def record_model_trials(
+    store: Store, trials: Iterable[ModelTrial], *, now: dt.datetime | None = None
+) -> LedgerView:
+    """Record model-training trials (all of one research question) and return the question's ledger.
+
+    Upsert by :meth:`ModelTrial.key` as :func:`record_trials` does: the same hyperparameters on the
+    same dataset again count a run, never a second trial.
+    """
+    items = list(trials)
+    if not items:
+        raise DataError("no trials to record", remedy="pass the trials a search evaluated")
+    questions = sorted({t.question for t in items})
+    if len(questions) > 1:
+        raise DataError(
+            f"trials of {len(questions)} research questions in one call: {questions}",
+            remedy="record each question's trials separately",
+            field="question",
+        )
+    when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    frame = _model_rows(items, when).unique("trial_key", keep="first", maintain_order=True)
+    keys = tuple(frame.get_column("trial_key").to_list())
+    before = set(store.read(TABLE, where={"trial_key": list(keys)}).get_column("trial_key").to_list())
+    store.upsert(TABLE, frame)
+    return LedgerView(
+        question=questions[0],
+        trials=adjusted_p(store, questions[0]),
+        recorded=keys,
+        new=tuple(k for k in keys if k not in before),
+    )
+
+
+def trial_sharpes(store: Store, question: str) -> tuple[int, float]:
+    """``(n_trials, var_sharpe)`` of ``question``: how many of its trials have a finite Sharpe ratio
+    (model trials) and the sample variance (ddof 1) of those per-period Sharpe ratios (NaN with
+    fewer than two). The deflated Sharpe ratio's N and V[SR] (Bailey and López de Prado 2014)."""
+    values = trial_counts(store, question, kind="model")[1]
+    n = int(values.size)
+    return n, float(np.var(values, ddof=1)) if n >= 2 else math.nan
+
+
+def record_backtest_trial(
+    store: Store,
+    *,
+    question: str,
+    name: str,
+    spec: Mapping[str, Any],
+    net: npt.ArrayLike,
+    receipt: Mapping[str, Any],
+    now: dt.datetime | None = None,
+) -> LedgerView:
+    """Record one backtest (``kind = 'backtest'``) of ``question``: keyed by its ``spec`` (the
+    portfolio, execution and cost settings with the signal), with the daily net returns' per-period
+    Sharpe ratio (mean / sd, ddof 1) over ``len(net)`` sessions. Running the same spec again counts a
+    run; a new setting is a new trial, which raises the deflation of every later Sharpe ratio."""
+    r = np.asarray(net, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    sd = float(np.std(r, ddof=1)) if r.size >= 2 else math.nan
+    sharpe = float(np.mean(r)) / sd if r.size >= 2 and sd > 0 else None
+    trial = ModelTrial(
+        question=question,
+        name=name,
+        spec=dict(spec),
+        horizon=0,
+        label="daily_net_return",
+        n_events=int(r.size),
+        metric=float(np.mean(r)) if r.size else None,
+        sharpe=sharpe,
+        n_periods=int(r.size),
+        receipt=receipt,
+        kind="backtest",
+    )
+    return record_model_trials(store, [trial], now=now)
+
+
+def trial_counts(
+    store: Store, question: str, *, kind: str = "backtest"
+) -> tuple[int, npt.NDArray[np.float64]]:
+    """``(every trial of the question, the finite per-period Sharpe ratios of its trials of kind)``:
+    the deflated Sharpe ratio's N counts all variants tried (hypotheses, model trials, backtests);
+    its V[SR] must compare Sharpe ratios of one kind and periodicity (e.g. daily backtests)."""
+    trials = ledger(store, question)
+    values = trials.filter(pl.col("kind") == kind).get_column("sharpe").drop_nulls().to_numpy()
+    values = values.astype(np.float64)
+    return trials.height, values[np.isfinite(values)]
+
+
+__all__ = [
+    "MODEL_TRIAL_KEY_VERSION",
+    "TABLE",
+    "LedgerView",
+    "ModelTrial",
+    "TrialResult",
+    "adjusted_p",
+    "ledger",
+    "record_backtest_trial",
+    "record_model_trials",
+    "record_trials",
+    "trial_counts",
+    "trial_sharpes",
+]

@@ -2,11 +2,15 @@
 
 :func:`make_estimator` returns an unfitted estimator (``fit`` / ``predict`` / ``predict_proba``):
 
-- ``"logistic"``: the baseline, a scikit-learn ``Pipeline`` of ``StandardScaler`` and
-  ``LogisticRegression`` (classification) or ``Ridge`` (regression). The scaler is a pipeline step,
-  so it is fitted on the training window only, never on the rows it later scores.
+- ``"logistic"``: the baseline, a scikit-learn ``Pipeline`` of ``SimpleImputer`` (missing values
+  replaced by the training median), ``StandardScaler`` and ``LogisticRegression`` (classification) or
+  ``Ridge`` (regression). The imputer and the scaler are pipeline steps, so they are fitted on the
+  training window only, never on the rows they later score.
 - ``"lightgbm"``: ``LGBMClassifier`` / ``LGBMRegressor``.
 - ``"xgboost"``: ``XGBClassifier`` / ``XGBRegressor`` (histogram method, CPU).
+- ``"lstm"``: an LSTM with additive attention pooling on PyTorch (CPU),
+  :class:`earnest.models.sequence.LSTMAttentionClassifier` / ``LSTMAttentionRegressor``; 2-D ``X``
+  needs ``params={"seq_len": ...}`` (columns as ``seq_len`` blocks of features, oldest first).
 
 Every estimator is deterministic for a given ``seed``: the seed goes to every random source, the
 number of threads is fixed (``n_jobs``, default 1) and LightGBM runs with ``deterministic=True``.
@@ -14,7 +18,8 @@ Fixing the thread count matters: gradient sums taken in a different order round 
 same seed on a different number of threads may give slightly different trees. ``params`` overrides
 the defaults key by key (for the pipeline, they go to the final model).
 
-LightGBM and XGBoost are in the ``ml`` extra; they are imported when asked for.
+LightGBM and XGBoost are in the ``ml`` extra, PyTorch in the ``deep`` extra; they are imported when
+asked for.
 """
 
 from __future__ import annotations
@@ -26,18 +31,19 @@ from earnest.core.errors import ConfigError
 
 __all__ = ["ESTIMATOR_KINDS", "TASKS", "EstimatorKind", "Task", "make_estimator", "score"]
 
-EstimatorKind = Literal["logistic", "lightgbm", "xgboost"]
-"""Which model family: the logistic (or ridge) baseline, LightGBM or XGBoost."""
+EstimatorKind = Literal["logistic", "lightgbm", "xgboost", "lstm"]
+"""Which model family: the logistic (or ridge) baseline, LightGBM, XGBoost or the LSTM sequence model."""
 Task = Literal["classification", "regression"]
 """Classification (win, circuit hit, triple-barrier sign) or regression (forward or abnormal return)."""
 
-ESTIMATOR_KINDS: tuple[str, ...] = ("logistic", "lightgbm", "xgboost")
+ESTIMATOR_KINDS: tuple[str, ...] = ("logistic", "lightgbm", "xgboost", "lstm")
 TASKS: tuple[str, ...] = ("classification", "regression")
 
 _WHERE = "earnest.models.estimators"
 
 
 def _logistic(task: str, *, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
+    from sklearn.impute import SimpleImputer  # type: ignore[import-untyped]
     from sklearn.linear_model import LogisticRegression, Ridge  # type: ignore[import-untyped]
     from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
     from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
@@ -47,7 +53,8 @@ def _logistic(task: str, *, seed: int, n_jobs: int, params: Mapping[str, Any]) -
         model = LogisticRegression(**{"max_iter": 1000, "C": 1.0, "random_state": seed, **params})
     else:
         model = Ridge(**{"alpha": 1.0, "random_state": seed, **params})
-    return Pipeline([("scale", StandardScaler()), ("model", model)])
+    impute = SimpleImputer(strategy="median", keep_empty_features=True)  # all-missing column -> 0
+    return Pipeline([("impute", impute), ("scale", StandardScaler()), ("model", model)])
 
 
 def _lightgbm(task: str, *, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
@@ -86,7 +93,15 @@ def _xgboost(task: str, *, seed: int, n_jobs: int, params: Mapping[str, Any]) ->
     return cls(**{**defaults, **params})
 
 
-_BUILDERS = {"logistic": _logistic, "lightgbm": _lightgbm, "xgboost": _xgboost}
+def _lstm(task: str, *, seed: int, n_jobs: int, params: Mapping[str, Any]) -> Any:
+    # Raises ConfigError naming ``pip install 'earnest[deep]'`` when PyTorch is missing.
+    from earnest.models.sequence import LSTMAttentionClassifier, LSTMAttentionRegressor
+
+    cls = LSTMAttentionClassifier if task == "classification" else LSTMAttentionRegressor
+    return cls(**{"seed": seed, "n_jobs": n_jobs, **params})
+
+
+_BUILDERS = {"logistic": _logistic, "lightgbm": _lightgbm, "xgboost": _xgboost, "lstm": _lstm}
 
 
 def make_estimator(
