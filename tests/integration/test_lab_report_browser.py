@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,18 +16,7 @@ from earnest.simulate.labmarket import simulate_lab_market
 pytestmark = pytest.mark.browser
 
 
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if found := shutil.which(name):
-            return found
-    if os.environ.get("EARNEST_REQUIRE_BROWSER"):
-        pytest.fail("EARNEST_REQUIRE_BROWSER is set but no Chromium is installed (apt-get install chromium)")
-    pytest.skip("no Chromium on this machine: install Debian's chromium package to run the browser tests")
-
-
-def test_report_opens_without_errors_and_draws_three_charts(tmp_path: Path) -> None:
-    exe = chromium()
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+def test_report_opens_without_errors_and_draws_three_charts(tmp_path: Path, open_page: Any) -> None:
     m = simulate_lab_market(n_symbols=80, n_sessions=700, seed=5, planted_car=0.02, planted_min_pat_yoy=0.2)
     h = hypothesis_from_dict(
         {
@@ -40,19 +28,11 @@ def test_report_opens_without_errors_and_draws_three_charts(tmp_path: Path) -> N
     )
     study = run_study(h, StudyData(m.events, m.bars, m.index_bars, nse_calendar(), data_hash="sim"))
     _, page_path = write_study(study, tmp_path)
-    errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.goto(page_path.resolve().as_uri())
-        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=15_000)
+    with open_page(page_path) as (page, errors):
         plots = page.locator(".js-plotly-plot").count()
         title = page.locator("h1").inner_text()
         verdicts = page.locator("section.variant h3").all_inner_texts()
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        browser.close()
     assert errors == []
     assert plots == 3
     assert title == "browser check"

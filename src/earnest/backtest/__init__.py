@@ -1,0 +1,1 @@
+"""Backtest and risk with Indian market realism (issue 7)."""
