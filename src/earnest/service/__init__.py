@@ -1,0 +1,1 @@
+"""The prediction service (FastAPI) (issue 8)."""
