@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from earnest.core.errors import ConfigError
@@ -52,6 +52,86 @@ class QualitySettings(BaseModel):
     )
     stale_days: int = Field(default=5, ge=2)
     split_ratio_tolerance: float = Field(default=0.03, gt=0, lt=0.5)
+
+
+class ServiceSettings(BaseModel):
+    """The prediction service (``earnest serve``): where it listens, which registered model it
+    serves, and its limits."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    model_name: str = Field(
+        default="earnest", description="registered model whose production version is served"
+    )
+    rate_limit_per_s: float = Field(default=50.0, gt=0, description="default requests per second per API key")
+    rate_burst_s: float = Field(
+        default=2.0, gt=0, description="a key may burst this many seconds of its rate"
+    )
+    max_body_bytes: int = Field(default=2_000_000, gt=0, description="larger request bodies get 413")
+    max_batch_rows: int = Field(default=5000, ge=1, le=5000)
+    reload_poll_s: float = Field(
+        default=5.0, gt=0, description="how often the model registry and keys are polled"
+    )
+    feature_cache_size: int = Field(default=100_000, ge=0, description="cached (symbol, as-of) feature rows")
+    feature_cache_ttl_s: float = Field(default=600.0, gt=0)
+    max_data_age_days: int = Field(default=4, ge=0, description="readyz fails when the newest bar is older")
+
+
+class DailySettings(BaseModel):
+    """The daily pipeline (``earnest daily``, ``earnest scheduler``): where the day's files come from,
+    which model scores the day's events and when a score becomes an alert."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+    inbox: Path | None = Field(
+        default=None,
+        description="a folder the day's exchange files are dropped into; default: download from NSE",
+    )
+    products: tuple[str, ...] = Field(
+        default=("bhavcopy", "full", "pr"), description="NSE archive products fetched each day"
+    )
+    model_name: str | None = Field(
+        default=None,
+        description="registered model whose production version scores events; default service.model_name",
+    )
+    alert_threshold: float = Field(
+        default=0.6, ge=0, le=1, description="scores at or above this become alerts"
+    )
+    run_at: str = Field(
+        default="18:30", pattern=r"^\d{2}:\d{2}$", description="IST time of the scheduler's run"
+    )
+
+
+class AlertSettings(BaseModel):
+    """Alert delivery (``earnest alerts send|report``): the Telegram bot and chat, a generic webhook,
+    and the outbox's rate limit, retries and backoff. Secrets are ``SecretStr``: never printed.
+    Env: ``EARNEST_ALERTS__TELEGRAM_BOT_TOKEN``, ``EARNEST_ALERTS__WEBHOOK_URL``, ..."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    telegram_bot_token: SecretStr | None = Field(default=None, description="from @BotFather")
+    telegram_chat_id: str | None = Field(default=None, description="chat, group or @channel to post to")
+    telegram_api_base: str = "https://api.telegram.org"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="when set, bodies are signed with HMAC-SHA256 (X-Earnest-Signature)"
+    )
+    rate_limit_per_minute: int = Field(default=20, ge=1, description="messages per chat (or URL) per minute")
+    max_attempts: int = Field(default=5, ge=1, le=50, description="tries per alert and channel in one run")
+    backoff_s: float = Field(default=1.0, ge=0, description="first retry wait; doubles per try, with jitter")
+    backoff_max_s: float = Field(default=60.0, ge=0)
+    max_wait_s: float = Field(
+        default=60.0, ge=0, description="a 429 asking to wait longer defers the alert to a later run"
+    )
+    timeout_s: float = Field(default=10.0, gt=0)
+    entry_fill: Literal["open", "close"] = Field(
+        default="open", description="live outcomes enter at the open (or close) of the first tradable session"
+    )
+    benchmark_index: str = Field(
+        default="NIFTY 50", description="index the excess returns are measured against"
+    )
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -97,9 +177,21 @@ class Settings(BaseSettings):
     store: str | None = Field(
         default=None, description="duckdb:///path or postgresql://...; default: DuckDB in home"
     )
+    registry: str | None = Field(
+        default=None,
+        description="MLflow tracking/registry URI (sqlite:///..., http://host:5000); default: SQLite in home/mlflow",
+    )
     log_level: str = "INFO"
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="a Dask scheduler address (tcp://host:8786) where folds and trials run; "
+        "default: in process",
+    )
     download: DownloadSettings = DownloadSettings()
     quality: QualitySettings = QualitySettings()
+    daily: DailySettings = DailySettings()
+    alerts: AlertSettings = AlertSettings()
+    service: ServiceSettings = ServiceSettings()
 
     @field_validator("home")
     @classmethod
@@ -142,4 +234,12 @@ def load_settings(**overrides: Any) -> Settings:
         ) from exc
 
 
-__all__ = ["DownloadSettings", "QualitySettings", "Settings", "load_settings"]
+__all__ = [
+    "AlertSettings",
+    "DailySettings",
+    "DownloadSettings",
+    "QualitySettings",
+    "ServiceSettings",
+    "Settings",
+    "load_settings",
+]

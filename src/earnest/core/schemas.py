@@ -376,15 +376,131 @@ LAB_TRIALS: Schema = {
     "last_run_at": UTC_TS,
     "runs": pl.Int64,
     "receipt_json": pl.Utf8,
+    "kind": pl.Utf8,
+    "sharpe": pl.Float64,
+    "n_periods": pl.Int64,
 }
 """The hypothesis lab's trial ledger: one row per variant tried (``trial_key``, the hash of its
 definition), grouped by research ``question``; the latest run's ``n_events``, ``effect`` and
-``p_value`` (null without usable events) and receipt (JSON text); ``runs`` counts the runs."""
+``p_value`` (null without usable events) and receipt (JSON text); ``runs`` counts the runs.
+``kind`` (0007): ``hypothesis`` (a lab variant) or ``model`` (a training trial, no p-value);
+``sharpe`` and ``n_periods``: a model trial's out-of-sample per-period Sharpe ratio and number of
+periods, what the deflated Sharpe ratio needs (null for hypothesis trials)."""
 
 LAB_TRIAL_KEY = ("trial_key",)
 
 
+API_KEYS: Schema = {
+    "key_id": pl.Utf8,
+    "name": pl.Utf8,
+    "hash": pl.Utf8,
+    "created_at": UTC_TS,
+    "revoked_at": UTC_TS,
+    "rate_limit": pl.Float64,
+}
+"""The prediction service's API keys: ``hash`` is the hex sha256 of the key's random secret (never
+the secret); ``revoked_at`` null while valid; ``rate_limit`` requests per second (null: default)."""
+
+API_KEY_KEY = ("key_id",)
+
+
+SIGNALS: Schema = {
+    "date": pl.Date,
+    "symbol": pl.Utf8,
+    "isin": pl.Utf8,
+    "model_name": pl.Utf8,
+    "model_version": pl.Utf8,
+    "score": pl.Float64,
+    "features_json": pl.Utf8,
+    "receipt_json": pl.Utf8,
+    "created_at": UTC_TS,
+}
+"""The day's scored universe (``GET /v1/signals``): one score per (date, symbol, model), with the
+feature values used and the receipt as JSON text."""
+
+SIGNAL_KEY = ("date", "symbol", "model_name")
+
+
+PIPELINE_RUNS: Schema = {
+    "run_date": pl.Date,
+    "stage": pl.Utf8,
+    "status": pl.Utf8,
+    "attempts": pl.Int64,
+    "started_at": UTC_TS,
+    "finished_at": UTC_TS,
+    "detail_json": pl.Utf8,
+    "error": pl.Utf8,
+}
+"""The daily pipeline's stage log: one row per (trading day, stage); ``status`` running, done or
+failed; ``attempts`` counts starts; ``detail_json`` what the stage did; ``error`` why it failed."""
+
+PIPELINE_RUN_KEY = ("run_date", "stage")
+
+
+ALERTS: Schema = {
+    "alert_id": pl.Utf8,
+    "model_name": pl.Utf8,
+    "model_version": pl.Utf8,
+    "symbol": pl.Utf8,
+    "signal_date": pl.Date,
+    "event_id": pl.Utf8,
+    "signal": pl.Utf8,
+    "probability": pl.Float64,
+    "knowledge_time": UTC_TS,
+    "created_at": UTC_TS,
+    "payload_json": pl.Utf8,
+}
+"""The alert outbox (issue 8): one row per alert, ``alert_id`` the hash of (model name, model
+version, symbol, signal date, event id), so enqueueing an alert twice keeps one row;
+``knowledge_time`` is when the signal's information was known (its entry follows it)."""
+
+ALERT_KEY = ("alert_id",)
+
+ALERT_DELIVERIES: Schema = {
+    "alert_id": pl.Utf8,
+    "channel": pl.Utf8,
+    "status": pl.Utf8,
+    "attempts": pl.Int64,
+    "next_attempt_at": UTC_TS,
+    "last_error": pl.Utf8,
+    "provider_message_id": pl.Utf8,
+    "sent_at": UTC_TS,
+    "updated_at": UTC_TS,
+}
+"""One row per (alert, channel): ``status`` pending, sent or failed_permanent; a sent row is
+never changed again (see ``UPDATE_ON_CONFLICT`` in ``store/base.py``)."""
+
+ALERT_DELIVERY_KEY = ("alert_id", "channel")
+
+ALERT_OUTCOMES: Schema = {
+    "alert_id": pl.Utf8,
+    "horizon": pl.Int64,
+    "symbol": pl.Utf8,
+    "fill": pl.Utf8,
+    "entry_date": pl.Date,
+    "exit_date": pl.Date,
+    "raw_return": pl.Float64,
+    "benchmark": pl.Utf8,
+    "benchmark_return": pl.Float64,
+    "excess_return": pl.Float64,
+    "known_at": UTC_TS,
+    "computed_at": UTC_TS,
+}
+"""A sent alert's realised return over ``horizon`` sessions from its entry, raw and minus the
+``benchmark`` (an index name such as ``NIFTY 50``, or ``EQUAL_WEIGHT``)."""
+
+ALERT_OUTCOME_KEY = ("alert_id", "horizon")
+
+
 __all__ = [
+    "ALERTS",
+    "ALERT_DELIVERIES",
+    "ALERT_DELIVERY_KEY",
+    "ALERT_KEY",
+    "ALERT_OUTCOMES",
+    "ALERT_OUTCOME_KEY",
+    "API_KEYS",
+    "API_KEY_KEY",
     "BARS",
     "BAR_KEY",
     "CORPORATE_ACTIONS",
@@ -403,10 +519,14 @@ __all__ = [
     "INSTRUMENTS",
     "LAB_TRIALS",
     "LAB_TRIAL_KEY",
+    "PIPELINE_RUNS",
+    "PIPELINE_RUN_KEY",
     "PRICE_BANDS",
     "QUARANTINE",
     "RESULTS_LISTINGS",
     "RESULTS_LISTING_KEY",
+    "SIGNALS",
+    "SIGNAL_KEY",
     "SYMBOL_CHANGES",
     "UTC_TS",
     "Schema",

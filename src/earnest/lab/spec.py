@@ -16,17 +16,15 @@ variant changes every key (:data:`VARIANT_KEY_VERSION` is part of the hashed tex
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import json
-import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from earnest.core.errors import ConfigError, NotFoundError
 from earnest.core.hashing import sha256_json
+from earnest.core.tomlconfig import parse_toml, read_config_text, validate
 from earnest.lab.selector import SelectorError, canonical_selector, check_selector
 
 # Equity-delivery round trip, per rupee traded on each leg (REFERENCES.md §1, Zerodha as the reference
@@ -367,95 +365,46 @@ class Hypothesis(_Section):
 # loading
 
 
-def _loc(parts: tuple[int | str, ...]) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
-def _section_keys(parts: tuple[int | str, ...]) -> list[str]:
-    """The keys allowed in the table at ``parts`` (empty when it is not a table of the file)."""
-    model: type[BaseModel] = Hypothesis
-    for p in parts:
-        field = model.model_fields.get(str(p))
-        ann = field.annotation if field is not None else None
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
-            return []
-        model = ann
-    return list(model.model_fields)
-
-
-def _explain(err: Any) -> tuple[str, str]:
-    """(message, remedy) for one pydantic error."""
-    parts = tuple(err.get("loc", ()))
-    kind = err.get("type", "")
-    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        allowed = _section_keys(parts[:-1])
-        close = difflib.get_close_matches(str(parts[-1]), allowed, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        return "unknown key", f"{hint}allowed here: {', '.join(allowed)}"
-    if kind == "missing":
-        if _section_keys(parts):
-            return "required table is missing", f"add a [{_loc(parts)}] table (see docs/hypothesis.md)"
-        return "required key is missing", f"add {_loc(parts)} (see docs/hypothesis.md)"
-    if kind != "value_error" and "input" in err and not isinstance(err["input"], dict):
-        msg = f"{msg} (got {err['input']!r})"
-    return msg, "see docs/hypothesis.md for the field's meaning and allowed values"
-
-
-def hypothesis_from_dict(data: dict[str, Any], *, source: str = "<hypothesis>") -> Hypothesis:
+def hypothesis_from_dict(data: dict[str, Any], *, source: str = "<hypothesis>", text: str = "") -> Hypothesis:
     """Validate parsed TOML (or any mapping) into a :class:`Hypothesis`; ``source`` names it in errors."""
-    try:
-        return Hypothesis.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        message, remedy = _explain(first)
-        more = [f"{_loc(tuple(e.get('loc', ()))) or '(file)'}: {_explain(e)[0]}" for e in errors[1:6]]
-        if more:
-            message += f"; also {'; '.join(more)}" + (" ..." if len(errors) > 6 else "")
-        raise HypothesisError(
-            message,
-            remedy=remedy,
-            file=source,
-            field=_loc(tuple(first.get("loc", ()))) or None,
-            details={"errors": [{"loc": _loc(tuple(e["loc"])), "msg": e["msg"]} for e in errors]},
-        ) from exc
+    return validate(
+        Hypothesis, data, source=source, error=HypothesisError, doc="docs/hypothesis.md", text=text
+    )
 
 
 def parse_hypothesis(text: str, *, source: str = "<hypothesis>") -> Hypothesis:
     """Parse hypothesis TOML text; ``source`` names it in errors."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"at line (\d+)", str(exc))
-        raise HypothesisError(
-            f"not valid TOML: {exc}",
-            remedy="fix the TOML syntax (https://toml.io); see examples/ for complete files",
-            file=source,
-            row=int(line.group(1)) if line else None,
-        ) from exc
-    return hypothesis_from_dict(data, source=source)
+    data = parse_toml(text, source=source, error=HypothesisError, example="examples/")
+    return hypothesis_from_dict(data, source=source, text=text)
 
 
 def load_hypothesis(path: str | Path) -> Hypothesis:
     """Read and validate the hypothesis TOML file at ``path``."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise NotFoundError(
-            f"hypothesis file {file} does not exist",
-            remedy="pass the path of a .toml file; examples/ has some to copy",
-            file=str(file),
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HypothesisError(
-            f"cannot read the hypothesis file: {exc}", remedy="save it as UTF-8 text", file=str(file)
-        ) from exc
+    text = read_config_text(
+        file, what="hypothesis file", error=HypothesisError, example="examples/every_announcement.toml"
+    )
     return parse_hypothesis(text, source=str(file))
+
+
+def resolve_hypothesis(data: dict[str, Any], *, base: Path | None, source: str, what: str) -> dict[str, Any]:
+    """``data`` (a parsed run config with a ``hypothesis`` key) with a hypothesis file path replaced by
+    the hypothesis it holds; the path is relative to ``base``. An inline table is left as it is.
+    ``what`` names the config in the error (e.g. "train config")."""
+    ref = data.get("hypothesis")
+    if not isinstance(ref, str):
+        return data
+    path = Path(ref)
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if not path.exists():
+        raise NotFoundError(
+            f"hypothesis file {ref} does not exist (looked for {path})",
+            remedy=f"give a path relative to the {what}, or inline a [hypothesis] table",
+            file=source,
+            field="hypothesis",
+        )
+    return {**data, "hypothesis": load_hypothesis(path)}
 
 
 def hypothesis_json_schema() -> dict[str, Any]:
@@ -489,6 +438,7 @@ __all__ = [
     "hypothesis_json_schema",
     "load_hypothesis",
     "parse_hypothesis",
+    "resolve_hypothesis",
     "schema_text",
 ]
 

@@ -39,6 +39,12 @@ TABLES: dict[str, S.Schema] = {
     "custom_events": S.CUSTOM_EVENTS,
     "features": S.FEATURES,
     "lab_trials": S.LAB_TRIALS,
+    "alerts": S.ALERTS,
+    "alert_deliveries": S.ALERT_DELIVERIES,
+    "alert_outcomes": S.ALERT_OUTCOMES,
+    "api_keys": S.API_KEYS,
+    "signals": S.SIGNALS,
+    "pipeline_runs": S.PIPELINE_RUNS,
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -55,6 +61,12 @@ KEYS: dict[str, tuple[str, ...]] = {
     "custom_events": S.CUSTOM_EVENT_KEY,
     "features": S.FEATURE_KEY,
     "lab_trials": S.LAB_TRIAL_KEY,
+    "alerts": S.ALERT_KEY,
+    "alert_deliveries": S.ALERT_DELIVERY_KEY,
+    "alert_outcomes": S.ALERT_OUTCOME_KEY,
+    "api_keys": S.API_KEY_KEY,
+    "signals": S.SIGNAL_KEY,
+    "pipeline_runs": S.PIPELINE_RUN_KEY,
 }
 
 # On a key conflict these columns are filled from the new row only where the stored one is null
@@ -69,6 +81,9 @@ FILL_ON_CONFLICT: dict[str, tuple[str, ...]] = {
 # inputs (``earnest features build --rebuild``) replaces the stored one.
 REPLACE_ON_CONFLICT: dict[str, tuple[str, ...]] = {
     "features": ("value", "known_at", "spec_hash", "computed_at"),
+    "api_keys": ("name", "revoked_at", "rate_limit"),
+    "signals": ("isin", "model_version", "score", "features_json", "receipt_json", "created_at"),
+    "pipeline_runs": ("status", "attempts", "started_at", "finished_at", "detail_json", "error"),
 }
 
 # On a key conflict these columns are set to SQL expressions of the stored row (``{t}``) and the new
@@ -81,9 +96,30 @@ UPDATE_ON_CONFLICT: dict[str, dict[str, str]] = {
         "effect": "excluded.effect",
         "p_value": "excluded.p_value",
         "receipt_json": "excluded.receipt_json",
+        "sharpe": "excluded.sharpe",
+        "n_periods": "excluded.n_periods",
         "first_run_at": "LEAST({t}.first_run_at, excluded.first_run_at)",
         "last_run_at": "GREATEST({t}.last_run_at, excluded.last_run_at)",
         "runs": "{t}.runs + excluded.runs",
+    },
+    # an alert delivery marked sent is final: later writes (a stale retry) cannot undo it
+    "alert_deliveries": {
+        c: f"CASE WHEN {{t}}.status = 'sent' THEN {{t}}.{c} ELSE excluded.{c} END"
+        for c in (
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_error",
+            "provider_message_id",
+            "sent_at",
+            "updated_at",
+        )
+    },
+    # an outcome measured against an equal-weight stand-in is re-measured against the index once
+    # the index's bars arrive; one measured against an index is final
+    "alert_outcomes": {
+        c: f"CASE WHEN {{t}}.benchmark <> 'EQUAL_WEIGHT' THEN {{t}}.{c} ELSE excluded.{c} END"
+        for c in ("benchmark", "benchmark_return", "excess_return", "known_at", "computed_at")
     },
 }
 
@@ -329,7 +365,9 @@ class SqlStore(ABC):
         return int(value) if value is not None else 0
 
     def migrate(self) -> int:
-        """Apply pending migrations in order, each in its own transaction. Returns the version."""
+        """Apply every shipped migration the store has not applied yet, in order, each in its own
+        transaction (a missing lower number is applied too: migrations are independent files).
+        Returns the version."""
         current = self.schema_version()
         if current > LATEST_VERSION:
             raise MigrationError(
@@ -342,8 +380,13 @@ class SqlStore(ABC):
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
             )
+        applied = (
+            set(self._fetch("SELECT version FROM schema_migrations").get_column("version").to_list())
+            if current
+            else set()
+        )
         for version, name, sql in migrations():
-            if version <= current:
+            if version in applied:
                 continue
             try:
                 with self.transaction():

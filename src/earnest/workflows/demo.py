@@ -200,10 +200,9 @@ def _lab(console: Console, store: SqlStore, home: Path) -> None:
     from earnest.reports.lab import summary_rows
     from earnest.workflows.lab import run_hypothesis
 
-    span = store.query("SELECT min(date) AS lo, max(date) AS hi FROM bars").to_dicts()[0]
-    if span["lo"] is None:
+    period = _period(store)
+    if period is None:
         return
-    period = {"start": span["lo"] + dt.timedelta(days=200), "end": span["hi"] - dt.timedelta(days=20)}
     for spec in DEMO_HYPOTHESES:
         h = hypothesis_from_dict({**spec, "horizons": [1, 3, 5, 10], "period": period}, source="demo")
         started = time.perf_counter()
@@ -218,6 +217,70 @@ def _lab(console: Console, store: SqlStore, home: Path) -> None:
                 f"{time.perf_counter() - started:.1f}s) -> {run.html_path}",
             )
         )
+
+
+def _period(store: SqlStore) -> dict[str, dt.date] | None:
+    span = store.query("SELECT min(date) AS lo, max(date) AS hi FROM bars").to_dicts()[0]
+    if span["lo"] is None:
+        return None
+    return {"start": span["lo"] + dt.timedelta(days=200), "end": span["hi"] - dt.timedelta(days=20)}
+
+
+def _model(console: Console, store: SqlStore, home: Path) -> None:
+    """Train the surprise-drift model (walk-forward, Optuna trials in the ledger), register it in the
+    local MLflow registry with its gate result, and show its out-of-sample table next to the baselines."""
+    from earnest.core.errors import EarnestError
+    from earnest.models.registry import Registry
+    from earnest.workflows.models import register_training
+    from earnest.workflows.train import demo_train_config, render_training, run_training
+
+    period = _period(store)
+    if period is None:
+        return
+    shutil.rmtree(home / "mlflow", ignore_errors=True)
+    started = time.perf_counter()
+    try:
+        result = run_training(store, demo_train_config(**period))
+        reg = register_training(store, Registry.local(home), result)
+    except EarnestError as exc:
+        console.print(f"model: skipped: {exc}")
+        return
+    render_training(console, result)
+    g = reg.gate
+    console.print(
+        f"model: registered {reg.model.name} v{reg.model.version} in {home / 'mlflow'} "
+        f"({time.perf_counter() - started:.1f}s); promotion gate {'PASSES' if g.passed else 'does not pass'}: "
+        + "; ".join(g.reasons)
+    )
+
+
+def _backtest(console: Console, store: SqlStore, home: Path) -> None:
+    """Backtest the surprise-drift events as a portfolio with Indian costs, bands and T+1."""
+    from earnest.backtest.spec import backtest_spec_from_dict
+    from earnest.core.errors import EarnestError
+    from earnest.workflows.backtest import render_backtest, run_backtest_spec
+
+    period = _period(store)
+    if period is None:
+        return
+    surprise = next(h for h in DEMO_HYPOTHESES if h["question"] == "demo-surprise-drift")
+    spec = backtest_spec_from_dict(
+        {
+            "name": "surprise drift portfolio",
+            "hypothesis": {**surprise, "horizons": [5], "period": period},
+            "signal": {"hold_sessions": 5},
+            "portfolio": {"max_positions": 10, "max_weight": 0.1},
+        },
+        source="demo",
+    )
+    started = time.perf_counter()
+    try:
+        outcome = run_backtest_spec(store, spec, out_dir=home / "reports" / "backtest")
+    except EarnestError as exc:
+        console.print(f"backtest: skipped: {exc}")
+        return
+    render_backtest(console, outcome)
+    console.print(f"backtest: {time.perf_counter() - started:.1f}s")
 
 
 def run_demo(console: Console, *, home: Path, data: Path | None = None, seed: int = 7) -> None:
@@ -254,6 +317,8 @@ def run_demo(console: Console, *, home: Path, data: Path | None = None, seed: in
         _events(console, store)
         _features(console, store)
         _lab(console, store, home)
+        _model(console, store, home)
+        _backtest(console, store, home)
     finally:
         store.close()
     console.print(f"store: duckdb:///{db}  (try: earnest --home {home} show bars -s <SYMBOL> --adjusted)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,14 +118,21 @@ def _index(store: SqlStore, name: str, start: dt.date, end: dt.date) -> pl.DataF
 
 
 def with_feature_fields(
-    store: SqlStore, h: Hypothesis, events: pl.DataFrame, *, progress: Progress | None = None
+    store: SqlStore,
+    h: Hypothesis,
+    events: pl.DataFrame,
+    *,
+    progress: Progress | None = None,
+    extra: Sequence[str] = (),
 ) -> pl.DataFrame:
-    """``events`` plus the registered feature outputs the selector names that are not event fields,
-    each as known at the event's knowledge time (strict: only bars published before it) on
-    corporate-action-adjusted prices. Events outside the hypothesis's period get nulls (never used)."""
-    if not h.event.selector:
+    """``events`` plus the registered feature outputs the selector names (and the ``extra`` names,
+    e.g. a model's features) that are not event fields, each as known at the event's knowledge time
+    (strict: only bars published before it) on corporate-action-adjusted prices. Events outside the
+    hypothesis's period get nulls (never used)."""
+    named = list(selector_fields(h.event.selector)) if h.event.selector else []
+    wanted = [f for f in dict.fromkeys([*named, *extra]) if f not in events.columns]
+    if not wanted:
         return events
-    wanted = [f for f in selector_fields(h.event.selector) if f not in events.columns]
     registry = default_registry()
     owners = {out: spec for spec in registry.specs for out in spec.outputs}
     specs = list({owners[f].name: owners[f] for f in wanted if f in owners}.values())
@@ -142,9 +149,15 @@ def with_feature_fields(
     return events.with_row_index("_row").join(values, on="_row", how="left").drop("_row")
 
 
-def load_study_data(store: SqlStore, h: Hypothesis, *, progress: Progress | None = None) -> StudyData:
-    """Everything ``h`` needs from ``store``: its events, adjusted bars for their symbols over the
-    period with room for the estimation window and the longest horizon, and the benchmark index."""
+def hypothesis_events(
+    store: SqlStore,
+    h: Hypothesis,
+    *,
+    progress: Callable[[str], None] | None = None,
+    extra: Sequence[str] = (),
+) -> pl.DataFrame:
+    """Every event of ``h``'s type (for its universe's symbols) with the selector's (and ``extra``)
+    feature fields as known at each event's knowledge time: what selection works on."""
     say = progress or (lambda _: None)
     if h.universe.index is not None:
         raise DataError(
@@ -165,7 +178,15 @@ def load_study_data(store: SqlStore, h: Hypothesis, *, progress: Progress | None
             field="event.type",
             remedy="ingest results listings (earnest ingest results) or custom events first",
         )
-    events = with_feature_fields(store, h, events, progress=say)
+    return with_feature_fields(store, h, events, progress=say, extra=extra)
+
+
+def load_study_data(store: SqlStore, h: Hypothesis, *, progress: Progress | None = None) -> StudyData:
+    """Everything ``h`` needs from ``store``: its events, adjusted bars for their symbols over the
+    period with room for the estimation window and the longest horizon, and the benchmark index."""
+    say = progress or (lambda _: None)
+    events = hypothesis_events(store, h, progress=say)
+    symbols = [s.upper() for s in h.universe.symbols] if h.universe.symbols else None
     margin = (h.benchmark.estimation_sessions + h.benchmark.gap_sessions) * 2 + 30
     start = h.period.start - dt.timedelta(days=margin)
     end = h.period.end + dt.timedelta(days=max(h.horizons) * 2 + 30)

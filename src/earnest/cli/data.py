@@ -1,155 +1,32 @@
-"""The ``earnest`` command line: the edge that reads argv, the environment and the user's files.
-
-Errors are mapped to exit codes and clear messages in one place (:func:`main`).
-"""
+"""Commands that load and read back data: ingest, show, quality, actions, store."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import polars as pl
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from earnest.config import Settings, load_settings
-from earnest.core.errors import EarnestError, NotFoundError
-
-console = Console()
-err_console = Console(stderr=True)
-
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    help="earnest: honest, point-in-time event-driven research on NSE/BSE data.",
+from earnest.cli._common import (
+    Fmt,
+    actions_app,
+    console,
+    emit,
+    ingest_app,
+    opened_store,
+    parse_date,
+    parse_instant,
+    progress_bar,
+    quality_app,
+    settings,
+    show_app,
+    store_app,
 )
-ingest_app = typer.Typer(no_args_is_help=True, help="Load exchange files into the store (quality-gated).")
-show_app = typer.Typer(no_args_is_help=True, help="Read back what is stored.")
-quality_app = typer.Typer(no_args_is_help=True, help="Quality gate results: quarantine and findings.")
-actions_app = typer.Typer(
-    no_args_is_help=True, help="Corporate actions: list, confirm or reject inferred ones."
-)
-features_app = typer.Typer(no_args_is_help=True, help="Point-in-time features: list them, build them.")
-lab_app = typer.Typer(
-    no_args_is_help=True, help="The hypothesis lab: run a hypothesis file, read the trial ledger."
-)
-store_app = typer.Typer(no_args_is_help=True, help="The store: where it is, its schema version, its tables.")
-app.add_typer(ingest_app, name="ingest")
-app.add_typer(show_app, name="show")
-app.add_typer(quality_app, name="quality")
-app.add_typer(actions_app, name="actions")
-app.add_typer(store_app, name="store")
-app.add_typer(features_app, name="features")
-app.add_typer(lab_app, name="lab")
-
-_state: dict[str, Any] = {"home": None, "store": None}
-
-Fmt = Annotated[str, typer.Option("--format", "-f", help="table, csv or json")]
-
-
-@app.callback()
-def _root(
-    home: Annotated[
-        Path | None, typer.Option(help="data directory (default $EARNEST_HOME or ~/.earnest)")
-    ] = None,
-    store: Annotated[
-        str | None, typer.Option(help="store URL (default $EARNEST_STORE or DuckDB in home)")
-    ] = None,
-) -> None:
-    _state["home"] = home
-    _state["store"] = store
-
-
-def settings() -> Settings:
-    overrides: dict[str, Any] = {}
-    if _state["home"] is not None:
-        overrides["home"] = _state["home"]
-    if _state["store"] is not None:
-        overrides["store"] = _state["store"]
-    return load_settings(**overrides)
-
-
-@contextmanager
-def opened_store(s: Settings | None = None) -> Iterator[Any]:
-    from earnest.store import open_store
-
-    s = s or settings()
-    store = open_store(s.store_url)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@contextmanager
-def progress_bar(label: str) -> Iterator[Any]:
-    with Progress(
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("", total=None)
-
-        def update(done: int, total: int, name: str) -> None:
-            bar.update(task, completed=done, total=total, description=name[-48:])
-
-        yield update
-
-
-def parse_date(value: str | None, name: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD", param_hint=name) from None
-
-
-def parse_instant(value: str, name: str) -> dt.datetime:
-    """A date (the end of that day in IST) or an ISO 8601 time with an offset, as UTC."""
-    from earnest.core.calendar import IST
-
-    try:
-        if len(value) == 10:
-            day = dt.date.fromisoformat(value)
-            return dt.datetime.combine(day, dt.time(23, 59, 59), IST).astimezone(dt.UTC)
-        when = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{name}: {value!r} is not YYYY-MM-DD or an ISO time") from None
-    if when.tzinfo is None:
-        raise typer.BadParameter(f"{name}: {value!r} has no offset; add +05:30 (IST) or Z (UTC)")
-    return when.astimezone(dt.UTC)
-
-
-def emit(frame: pl.DataFrame, fmt: str, *, title: str = "") -> None:
-    """Print a frame as a rich table, CSV or JSON."""
-    if fmt == "csv":
-        sys.stdout.write(frame.write_csv())
-    elif fmt == "json":
-        sys.stdout.write(json.dumps(frame.to_dicts(), default=str, indent=1) + "\n")
-    elif fmt == "table":
-        table = Table(title=title or None, show_lines=False)
-        for col in frame.columns:
-            numeric = frame.schema[col].is_numeric()
-            table.add_column(col, justify="right" if numeric else "left")
-        for row in frame.iter_rows():
-            table.add_row(
-                *("" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row)
-            )
-        console.print(table)
-    else:
-        raise typer.BadParameter(f"unknown format {fmt!r}; use table, csv or json", param_hint="--format")
+from earnest.core.errors import NotFoundError
 
 
 # ---- ingest ------------------------------------------------------------------------------------
@@ -377,83 +254,6 @@ def show_events(
     emit(table, fmt, title="results events" + (f" as of {when}" if when else ""))
 
 
-# ---- features ----------------------------------------------------------------------------------
-@features_app.command("list")
-def features_list(fmt: Fmt = "table") -> None:
-    """Every registered feature: inputs, lookback, outputs, when its values become known."""
-    from earnest.workflows.features import features_frame
-
-    emit(features_frame(), fmt, title="features")
-
-
-@features_app.command("build")
-def features_build(
-    symbol: Annotated[list[str] | None, typer.Option("--symbol", "-s", help="only these symbols")] = None,
-    feature: Annotated[list[str] | None, typer.Option("--feature", help="only these features")] = None,
-    adjusted: Annotated[bool, typer.Option(help="compute on corporate-action adjusted bars")] = False,
-    rebuild: Annotated[bool, typer.Option(help="recompute everything, not only new sessions")] = False,
-) -> None:
-    """Compute features on the stored bars and materialise them (incremental: only new sessions)."""
-    from earnest.workflows.features import build
-
-    with opened_store() as store, progress_bar("features") as update:
-        report = build(
-            store,
-            features=feature,
-            symbols=[x.upper() for x in symbol] if symbol else None,
-            adjusted=adjusted,
-            rebuild=rebuild,
-            progress=update,
-        )
-    console.print(
-        f"features: {report.total_rows:,} values computed, {report.rows_inserted:,} new rows stored"
-        + (f", {report.rows_replaced:,} replaced" if report.rows_replaced else "")
-        + (f"; skipped {report.skipped}" if report.skipped else "")
-    )
-
-
-# ---- lab ---------------------------------------------------------------------------------------
-@lab_app.command("run")
-def lab_run(
-    hypothesis: Annotated[Path, typer.Argument(help="a hypothesis TOML file (see examples/)")],
-    out: Annotated[Path | None, typer.Option(help="folder for report.html and report.json")] = None,
-    fmt: Fmt = "table",
-) -> None:
-    """Evaluate a hypothesis against its baselines: event study, power, verdict; record its trials."""
-    from earnest.lab.spec import load_hypothesis
-    from earnest.workflows.lab import run_hypothesis
-    from earnest.workflows.render import render_study
-
-    h = load_hypothesis(hypothesis)
-    target = out or settings().home / "reports" / h.name
-    with opened_store() as store, err_console.status("lab") as status:
-        run = run_hypothesis(store, h, out_dir=target, progress=lambda stage: status.update(f"lab: {stage}"))
-    if fmt == "json":
-        from earnest.reports.lab import study_json
-
-        sys.stdout.write(json.dumps(study_json(run.study), default=str, indent=1) + "\n")
-        return
-    render_study(console, run.study)
-    console.print(f"report: {run.html_path}  ({run.n_trials} trial(s) in question {h.question!r})")
-
-
-@lab_app.command("ledger")
-def lab_ledger(
-    question: Annotated[str | None, typer.Option(help="only this research question")] = None,
-    fmt: Fmt = "table",
-) -> None:
-    """Every trial recorded, with Benjamini-Hochberg adjusted p-values per research question."""
-    from earnest.lab.ledger import adjusted_p, ledger
-
-    with opened_store() as store:
-        questions = (
-            [question] if question else ledger(store, None).get_column("question").unique().sort().to_list()
-        )
-        frames = [adjusted_p(store, q) for q in questions]
-    frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-    emit(frame, fmt, title="trial ledger")
-
-
 # ---- quality -----------------------------------------------------------------------------------
 @quality_app.command("report")
 def quality_report_cmd(
@@ -545,70 +345,3 @@ def store_migrate() -> None:
     """Apply pending schema migrations."""
     with opened_store() as store:
         console.print(f"schema version {store.schema_version()}")
-
-
-# ---- demo -------------------------------------------------------------------------------------
-@app.command()
-def demo(
-    data: Annotated[
-        Path | None, typer.Option(help="a folder of real exchange files instead of the simulation")
-    ] = None,
-    home: Annotated[Path, typer.Option(help="demo data directory (recreated)")] = Path(".earnest-demo"),
-    seed: Annotated[int, typer.Option(help="seed of the simulated market")] = 7,
-    svg: Annotated[Path | None, typer.Option(help="also save the screen as an SVG picture")] = None,
-) -> None:
-    """Run the main job end to end on DuckDB: simulated NSE-like market (or DATA) -> ingest -> quality report."""
-    from earnest.workflows.demo import run_demo
-
-    out = Console(record=svg is not None)
-    run_demo(out, home=home, data=data, seed=seed)
-    if svg is not None:
-        svg.parent.mkdir(parents=True, exist_ok=True)
-        out.save_svg(str(svg), title="make demo")
-
-
-@app.command()
-def version() -> None:
-    """Print the installed version."""
-    from earnest import __version__
-
-    typer.echo(__version__)
-
-
-def main() -> None:
-    """Entry point: run the app and turn earnest errors into messages and exit codes."""
-    from earnest.core.memory import keep_freed_memory
-
-    keep_freed_memory()  # reuse freed array memory instead of page-faulting it in again
-    try:
-        rc = app(standalone_mode=False)
-    except EarnestError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.render()}", highlight=False)
-        sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err_console.print("interrupted: the store is unchanged for the file being written")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
-        err_console.print("please report this with the command you ran; set EARNEST_DEBUG=1 for a traceback")
-        import os
-
-        if os.environ.get("EARNEST_DEBUG"):
-            raise
-        sys.exit(70)
-    sys.exit(rc if isinstance(rc, int) else 0)
-
-
-__all__ = ["app", "main"]
