@@ -46,6 +46,7 @@ imports: $(STAMP)
 check: lint typecheck imports
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 CASE_DATA ?= $(if $(DATA),$(DATA),../shared/data)

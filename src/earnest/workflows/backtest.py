@@ -340,7 +340,7 @@ def render_backtest(console: Any, outcome: BacktestOutcome) -> None:
     c = run.counts
     console.print(
         f"[bold]{run.name}[/]: {c['events_traded']:,} of {c['events_selected']:,} selected events traded "
-        f"({c['events_no_slot']:,} found no free slot), {c['fills']:,} fills, {c['blocked_orders']:,} orders "
+        f"({c['events_no_slot']:,} found no free slot), {c['fills']:,} fills, {c['blocked_orders']:,} order(s) "
         f"blocked by a price band"
     )
     console.print(table_of(rows, title=f"net of costs, {run.result.daily.height:,} sessions"))

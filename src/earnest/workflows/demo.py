@@ -245,6 +245,9 @@ def _model(console: Console, store: SqlStore, home: Path) -> None:
     except EarnestError as exc:
         console.print(f"model: skipped: {exc}")
         return
+    except ImportError as exc:  # a bare `pip install earnest`: the model extras are missing
+        console.print(f"model: skipped: {exc.name} is not installed (pip install 'earnest[ml,registry]')")
+        return
     render_training(console, result)
     g = reg.gate
     console.print(

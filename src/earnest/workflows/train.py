@@ -292,10 +292,8 @@ _SHOWN = {
         "scorer",
         "n",
         "roc_auc",
-        "pr_auc",
         "log_loss",
         "brier",
-        "precision_at_k",
         "rank_ic_mean",
     ),
     "regression": ("scorer", "n", "ic_mean", "ic_t", "rank_ic_mean", "rank_ic_t"),
@@ -318,7 +316,8 @@ def render_training(console: Console, result: TrainResult) -> None:
             + (f"{s.ledger.n_trials} trial(s) in question {s.ledger.question!r}" if s.ledger else "")
         )
     shown = [*_SHOWN[cfg.task], "strategy_mean", "strategy_sharpe", "n_periods"]
-    rows = result.metrics.select([c for c in shown if c in result.metrics.columns]).to_dicts()
+    picked = result.metrics.select([c for c in shown if c in result.metrics.columns])
+    rows = [{k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()} for r in picked.to_dicts()]
     console.print(table_of(rows, title="out of sample, next to the baselines (strategy: per entry date)"))
     console.print(f"receipt: data {result.receipt.data_hash[:12]}, config {result.receipt.config_hash[:12]}, "
                   f"{result.receipt.code_version}, seed {result.receipt.seed}")  # fmt: skip
