@@ -7,22 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
+from conftest import promoted_registry
 from earnest.alerts import WebhookChannel
 from earnest.core.calendar import IST, nse_calendar
-from earnest.models.card import Lineage, ModelCard
-from earnest.models.estimators import make_estimator
-from earnest.models.gate import GateResult
-from earnest.models.registry import Registry
 from earnest.simulate.market import SimConfig, simulate_market, write_market
 from earnest.store import SqlStore, open_store
 from earnest.workflows.daily import DailyContext, run_daily, stage_log
@@ -48,31 +43,6 @@ CONFIG: dict[str, Any] = {
 }
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    got: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).got.append({"key": self.headers.get("Idempotency-Key"), "body": json.loads(body)})
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[str]:
-    _Receiver.got = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlStore]:
     root = tmp_path_factory.mktemp("scoring")
@@ -95,43 +65,11 @@ def _busiest_day(store: SqlStore) -> dt.date:
     return counts.item(0, 0)  # type: ignore[no-any-return]
 
 
-def _registry(tmp_path: Path) -> Registry:
-    registry = Registry.local(tmp_path)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, len(FEATURES)))
-    model = make_estimator("logistic", "classification", seed=0).fit(x, (x[:, 0] > 0).astype(int))
-    lineage = Lineage(
-        data_hash="d" * 64,
-        features=dict.fromkeys(FEATURES, "1"),
-        label_spec="win_5s_at_open",
-        config_hash="c" * 64,
-        code_version="test",
-        seed=0,
-        hypothesis="daily-test",
-    )
-    card = ModelCard(name="daily-test", intended_use="test", lineage=lineage)
-    out = registry.register(
-        "daily-test",
-        model,
-        features=FEATURES,
-        lineage=lineage,
-        metrics={},
-        oos=None,
-        card=card,
-        gate=None,
-        config=CONFIG,
-    )
-    passed = GateResult.from_dict(
-        {"passed": True, "reasons": ["test"], "p": 0.001, "p_adjusted": 0.002, "n_trials": 1, "effect": 0.1,
-         "t_stat": 4.0, "rank_ic": 0.1, "rank_ic_t": 3.0, "baseline_rank_ic": 0.0, "n_dates": 30, "lags": 2,
-         "alpha": 0.05, "criteria": {}}
-    )  # fmt: skip
-    registry.promote("daily-test", out.version, gate=passed)  # the gate itself is tested elsewhere
-    return registry
-
-
-def test_scores_and_alerts_once(store: SqlStore, tmp_path: Path, receiver: str) -> None:
-    registry = _registry(tmp_path)
+def test_scores_and_alerts_once(
+    store: SqlStore, tmp_path: Path, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    registry = promoted_registry(tmp_path, CONFIG)
+    receiver, received = webhook
     day = _busiest_day(store)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -158,15 +96,13 @@ def test_scores_and_alerts_once(store: SqlStore, tmp_path: Path, receiver: str) 
     )
     recomputed = with_feature_fields(store, h, events, extra=FEATURES).sort("symbol")
     expected = loaded.predict_scores(recomputed.select(FEATURES))
-    got = signals.sort("symbol").get_column("score").to_numpy()
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
-    for kt in events.get_column(
-        "knowledge_time"
-    ).to_list():  # every scored event was known by the day's close
-        assert kt.astimezone(IST).date() <= day
-    sent = len(_Receiver.got)
+    scores = signals.sort("symbol").get_column("score").to_numpy()
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-12)
+    known = events.get_column("knowledge_time").to_list()
+    assert all(kt.astimezone(IST).date() <= day for kt in known)  # every scored event was known by then
+    sent = len(received)
     assert sent == signals.height  # threshold 0: every signal is an alert
-    assert len({g["key"] for g in _Receiver.got}) == sent  # one idempotency key per alert
+    assert len({g["key"] for g in received}) == sent  # one idempotency key per alert
     # the day again, forced: scores replaced, nothing sent twice
     again = run_daily(
         DailyContext(store=store, day=day, calendar=nse_calendar(), cache_dir=tmp_path, inbox=[inbox]),
@@ -174,7 +110,7 @@ def test_scores_and_alerts_once(store: SqlStore, tmp_path: Path, receiver: str) 
         **stages,
     )
     assert again.ok
-    assert len(_Receiver.got) == sent
+    assert len(received) == sent
     assert store.read("signals", where={"date": [day]}).height == signals.height
     assert set(stage_log(store, day).get_column("status").to_list()) == {"done"}
     hook.close()

@@ -22,6 +22,7 @@ and the line of the file it is on.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -252,7 +253,12 @@ class Search(_Section):
 class Register(_Section):
     """Where the fitted model goes in the registry."""
 
-    name: str | None = Field(default=None, description="registered model name; default: the config's name")
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="registered model name (letters, digits, '_', '-', '.'); default: the config's name, "
+        "lower-cased with other characters as '-'",
+    )
 
 
 class TrainConfig(_Section):
@@ -300,7 +306,9 @@ class TrainConfig(_Section):
     @property
     def register_name(self) -> str:
         """``register.name``, defaulting to the run's name."""
-        return self.register_as.name or self.name
+        if self.register_as.name:
+            return self.register_as.name
+        return re.sub(r"[^a-z0-9_.\-]+", "-", self.name.lower()).strip("-.") or "model"
 
     def space(self) -> dict[str, ParamRange]:
         """The search space: the kind's defaults with ``[search.space]`` entries replacing or adding."""
