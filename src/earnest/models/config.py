@@ -34,6 +34,7 @@ from earnest.core.tomlconfig import line_of, parse_toml, read_config_text, valid
 from earnest.lab.spec import MAX_HORIZON_SESSIONS, Hypothesis, resolve_hypothesis
 
 __all__ = [
+    "CLASS_LABELS",
     "DEFAULT_SPACES",
     "LABELS",
     "METRICS",
@@ -52,8 +53,10 @@ __all__ = [
     "train_config_json_schema",
 ]
 
-Label = Literal["win", "fwd_return", "abnormal"]
-LABELS: tuple[str, ...] = ("win", "fwd_return", "abnormal")
+Label = Literal["win", "upper_circuit", "triple_barrier", "fwd_return", "abnormal"]
+LABELS: tuple[str, ...] = ("win", "upper_circuit", "triple_barrier", "fwd_return", "abnormal")
+CLASS_LABELS: frozenset[str] = frozenset({"win", "upper_circuit", "triple_barrier"})
+"""Labels that are classes (0/1): the rest are returns (regression)."""
 
 METRICS: dict[str, Literal["maximize", "minimize"]] = {
     "roc_auc": "maximize",
@@ -146,8 +149,10 @@ class Dataset(_Section):
     label: Label = Field(
         default="win",
         description="'win': 1 when the net forward return over the horizon is positive (after the "
-        "lab's costs); 'fwd_return': that net return; 'abnormal': the net abnormal return against "
-        "the hypothesis's benchmark",
+        "lab's costs); 'upper_circuit': 1 when the stock closes at its upper price band within the "
+        "horizon; 'triple_barrier': 1 when the upper barrier (one daily sigma known at the event) is "
+        "touched before the lower one and the horizon (AFML ch. 3); 'fwd_return': the net return; "
+        "'abnormal': the net abnormal return against the hypothesis's benchmark",
     )
     horizon: int = Field(
         default=5, ge=1, le=MAX_HORIZON_SESSIONS, description="holding period in sessions from the entry"
@@ -280,8 +285,10 @@ class TrainConfig(_Section):
 
     def problem(self) -> tuple[str, tuple[str, ...]] | None:
         """A conflict between sections as (message, field path), or None."""
-        if self.task == "classification" and self.dataset.label != "win":
+        if self.task == "classification" and self.dataset.label not in CLASS_LABELS:
             return f"label {self.dataset.label!r} is a return: use task = 'regression'", ("model", "task")
+        if self.task == "regression" and self.dataset.label in CLASS_LABELS:
+            return f"label {self.dataset.label!r} is a class: use task = 'classification'", ("model", "task")
         if self.task == "regression" and self.search.metric in _CLASSIFICATION_ONLY:
             return (
                 f"metric {self.search.metric!r} needs a classification task (label 'win')",
@@ -294,7 +301,7 @@ class TrainConfig(_Section):
         """``model.task``, or the label's natural task."""
         if self.model.task is not None:
             return self.model.task
-        return "classification" if self.dataset.label == "win" else "regression"
+        return "classification" if self.dataset.label in CLASS_LABELS else "regression"
 
     @property
     def metric(self) -> str:

@@ -44,6 +44,7 @@ from earnest.features import default_registry
 from earnest.lab.samples import StudyData, outcome_values, select_events
 from earnest.lab.spec import Hypothesis
 from earnest.lab.windows import EventWindows, WindowSpec, event_windows, market_adjusted, market_model
+from earnest.labels.barriers import triple_barrier
 from earnest.models.config import Dataset
 
 __all__ = [
@@ -155,10 +156,34 @@ def _span_end(w: EventWindows, sessions: list[Any], horizon: int, at: str) -> pl
     return pl.Series("span_end", ends).cast(pl.Date)
 
 
-def _labels(h: Hypothesis, w: EventWindows, spec: Dataset) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+def _barrier_labels(h: Hypothesis, data: StudyData, events: pl.DataFrame, horizon: int) -> npt.NDArray[Any]:
+    """1.0 where the upper barrier is touched first, 0.0 for the lower or the vertical barrier, NaN
+    without a label (:func:`earnest.labels.barriers.triple_barrier`, the lab's entry rule)."""
+    signals = events.select("symbol", "knowledge_time")
+    got = triple_barrier(
+        data.bars,
+        signals,
+        horizon=horizon,
+        lag=h.entry.lag_sessions - 1,
+        fill=h.entry.at,
+        calendar=data.calendar,
+    )
+    tb = got.get_column(next(c for c in got.columns if c.startswith("tb_label_")))
+    return np.asarray((tb == 1).cast(pl.Float64).to_numpy(), dtype=np.float64)
+
+
+def _labels(
+    h: Hypothesis, w: EventWindows, spec: Dataset, data: StudyData, events: pl.DataFrame
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     net = np.asarray(outcome_values(h, w, horizon=spec.horizon, outcome="raw"), dtype=np.float64)
     if spec.label == "win":
         label = np.where(np.isnan(net), np.nan, (net > 0).astype(np.float64))
+    elif spec.label == "upper_circuit":
+        label = np.asarray(
+            outcome_values(h, w, horizon=spec.horizon, outcome="upper_circuit"), dtype=np.float64
+        )
+    elif spec.label == "triple_barrier":
+        label = _barrier_labels(h, data, events, spec.horizon)
     elif spec.label == "fwd_return":
         label = net
     else:
@@ -202,7 +227,7 @@ def build_dataset(h: Hypothesis, data: StudyData, spec: Dataset) -> TrainingSet:
         calendar=data.calendar,
         exclude_from_estimation=scope,
     )
-    label, net = _labels(h, w, spec)
+    label, net = _labels(h, w, spec, data, chosen)
     blocked = np.zeros(w.n, dtype=bool) if w.entry_blocked is None else np.asarray(w.entry_blocked, bool)
     keys = [k for k in EVENT_KEYS if k in chosen.columns]
     frame = pl.DataFrame(

@@ -144,3 +144,27 @@ def test_missing_or_text_features_and_unknown_names_are_refused(market: LabMarke
     assert unknown.value.field == "dataset.features[1]"
     assert "rsi_14" in unknown.value.remedy
     check_feature_names(("sue", "rsi_14", "custom"), ["custom"])  # registered outputs and event fields
+
+
+def test_class_labels_circuit_hits_and_triple_barrier_are_the_labels_layer(market: LabMarket) -> None:
+    from earnest.labels.barriers import triple_barrier
+
+    h = hyp(market)
+    tb = build_dataset(h, data(market), Dataset(features=("pat_yoy",), label="triple_barrier", horizon=5))
+    assert set(tb.frame.get_column("label").unique().to_list()) <= {0.0, 1.0}
+    signals = tb.frame.select("symbol", "knowledge_time")
+    direct = triple_barrier(market.bars, signals, horizon=5, lag=0, fill="open", calendar=nse_calendar())
+    up = (direct.get_column("tb_label_5d_lag0") == 1).cast(pl.Float64)
+    assert tb.frame.get_column("label").equals(up, check_names=False)
+    # the upper barrier is touched first exactly when the label is 1: some events of each kind here
+    assert 0 < tb.frame.get_column("label").sum() < tb.n
+    # circuit hits need price bands: a 10 % band on every bar here, so a +10 % close is a hit
+    banded = market.bars.with_columns(band_pct=pl.lit(10.0))
+    d = StudyData(market.events, banded, market.index_bars, nse_calendar())
+    uc = build_dataset(h, d, Dataset(features=("pat_yoy",), label="upper_circuit", horizon=5))
+    assert set(uc.frame.get_column("label").unique().to_list()) <= {0.0, 1.0}
+    assert uc.n == build_dataset(h, d, FEATURES).n
+    # without bands no event has a circuit label: all dropped and counted, never guessed
+    none = build_dataset(h, data(market), Dataset(features=("pat_yoy",), label="upper_circuit", horizon=5))
+    assert none.n == 0
+    assert none.counts.null_label == none.counts.selected - none.counts.entry_blocked
