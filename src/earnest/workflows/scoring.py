@@ -26,6 +26,7 @@ import polars as pl
 from earnest.alerts import Alert, deliver_pending, enqueue
 from earnest.alerts.outbox import Channel, RetryPolicy
 from earnest.core import schemas
+from earnest.core.errors import NotFoundError
 from earnest.core.receipt import code_version
 from earnest.lab.samples import select_events
 from earnest.lab.spec import Period
@@ -54,7 +55,13 @@ def _scored_events(ctx: DailyContext, config: dict[str, Any]) -> tuple[pl.DataFr
 
 def score_day(ctx: DailyContext, *, registry: Any, model_name: str) -> StageOutcome:
     """Score the day's selected events with ``model_name``'s production version (see the module)."""
-    loaded = registry.production(model_name)
+    try:
+        loaded = registry.production(model_name)
+    except NotFoundError as exc:
+        return StageOutcome(
+            status="skipped",
+            reason=f"{exc.message}: set EARNEST_DAILY__MODEL_NAME (daily.model_name) to a registered model",
+        )
     if loaded is None:
         return StageOutcome(status="skipped", reason=f"no production version of model {model_name!r}")
     config = registry.config(model_name, version=loaded.version)
