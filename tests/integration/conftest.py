@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
+from integration_helpers import Receiver
 
 
 def _chromium() -> str:
@@ -52,75 +52,14 @@ def open_page() -> PageOpener:
     return opened
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    """A webhook receiver: records each POST's Idempotency-Key and JSON body, answers 200."""
-
-    got: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).got.append({"key": self.headers.get("Idempotency-Key"), "body": json.loads(body)})
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """(URL of a real local webhook receiver, the list of what it received)."""
-    _Receiver.got = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    Receiver.got = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", _Receiver.got
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", Receiver.got
     finally:
         server.shutdown()
-
-
-def promoted_registry(home: Path, config: dict[str, Any]) -> Any:
-    """A local MLflow registry under ``home`` holding a logistic model on ``config``'s features,
-    registered with ``config`` and promoted to production (its gate is tested elsewhere)."""
-    import numpy as np
-
-    from earnest.models.card import Lineage, ModelCard
-    from earnest.models.estimators import make_estimator
-    from earnest.models.gate import GateResult
-    from earnest.models.registry import Registry
-
-    features = list(config["dataset"]["features"])
-    name = config["register"]["name"]
-    registry = Registry.local(home)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, len(features)))
-    model = make_estimator("logistic", "classification", seed=0).fit(x, (x[:, 0] > 0).astype(int))
-    lineage = Lineage(
-        data_hash="d" * 64,
-        features=dict.fromkeys(features, "1"),
-        label_spec="win_5s_at_open",
-        config_hash="c" * 64,
-        code_version="test",
-        seed=0,
-        hypothesis=config["hypothesis"]["question"],
-    )
-    card = ModelCard(name=name, intended_use="test", lineage=lineage)
-    out = registry.register(
-        name,
-        model,
-        features=features,
-        lineage=lineage,
-        metrics={},
-        oos=None,
-        card=card,
-        gate=None,
-        config=config,
-    )
-    passed = GateResult.from_dict(
-        {"passed": True, "reasons": ["test"], "p": 0.001, "p_adjusted": 0.002, "n_trials": 1, "effect": 0.1,
-         "t_stat": 4.0, "rank_ic": 0.1, "rank_ic_t": 3.0, "baseline_rank_ic": 0.0, "n_dates": 30, "lags": 2,
-         "alpha": 0.05, "criteria": {}}
-    )  # fmt: skip
-    registry.promote(name, out.version, gate=passed)
-    return registry

@@ -19,9 +19,9 @@ from typing import Any
 
 import polars as pl
 import pytest
+from integration_helpers import Receiver, promoted_registry
 from test_daily_pipeline import _day_names, _snapshot
 
-from conftest import promoted_registry
 from earnest.alerts import WebhookChannel
 from earnest.core.calendar import nse_calendar
 from earnest.models.registry import Registry
@@ -138,10 +138,8 @@ def clean(
     import threading
     from http.server import ThreadingHTTPServer
 
-    from conftest import _Receiver  # the receiver class of the webhook fixture
-
-    _Receiver.got = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    Receiver.got = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         _run(copy, inbox, day, registry_home, f"http://127.0.0.1:{server.server_address[1]}/hook")
@@ -151,8 +149,8 @@ def clean(
     try:
         n_signals = store.query("SELECT count(*) AS n FROM signals").item(0, 0)
         assert n_signals >= 2
-        assert len(_Receiver.got) == n_signals  # threshold 0: every signal went out as an alert
-        return {"tables": _snapshot(store), "sent": len(_Receiver.got)}
+        assert len(Receiver.got) == n_signals  # threshold 0: every signal went out as an alert
+        return {"tables": _snapshot(store), "sent": len(Receiver.got)}
     finally:
         store.close()
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from integration_helpers import promoted_registry
 
-from conftest import promoted_registry
 from earnest.alerts import WebhookChannel
 from earnest.core.calendar import IST, nse_calendar
 from earnest.simulate.market import SimConfig, simulate_market, write_market
