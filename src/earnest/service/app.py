@@ -109,6 +109,7 @@ class ServiceState:
     newest_bar: dt.datetime | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     oos_provider: OosProvider | None = None
+    alert_threshold: float | None = None
     _oos: dict[tuple[str, str], pl.DataFrame | None] = field(default_factory=dict)
 
     def expectation(self, *, threshold: float | None, top_fraction: float | None) -> ModelExpectation | None:
@@ -431,7 +432,7 @@ def _performance_route(router: APIRouter) -> None:
                 gt=0,
                 le=1,
                 description="expectation from each entry date's top share of OOS rows "
-                f"(default {DEFAULT_TOP_FRACTION} when no threshold is given)",
+                "(default: OOS rows scored at or above daily.alert_threshold, the rule alerts are sent by)",
             ),
         ] = None,
         alpha: Annotated[float, Query(gt=0, lt=1, description="test level of the flags")] = 0.05,
@@ -443,6 +444,8 @@ def _performance_route(router: APIRouter) -> None:
             msg = "give at most one of threshold and top_fraction"
             raise RequestValidationError([{"loc": ("query", "threshold"), "msg": msg, "type": "value_error"}])
         state = _state(request)
+        if threshold is None and top_fraction is None:  # the rule the daily pipeline alerts with
+            threshold = state.alert_threshold
         share = top_fraction if threshold is not None or top_fraction is not None else DEFAULT_TOP_FRACTION
         rows = alerts_report(
             state.store,
@@ -551,6 +554,7 @@ def create_app(
             metrics=metrics,
             instruments=InstrumentIndex(the_store),
             oos_provider=oos_provider or getattr(source, "oos", None),
+            alert_threshold=settings.daily.alert_threshold,
         )
         code_version()  # warm the cached git lookup before the first receipt
         state.keys.refresh(force=True)

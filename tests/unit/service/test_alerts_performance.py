@@ -176,7 +176,7 @@ def _same(got: dict[str, Any], want: dict[str, Any]) -> None:
 
 
 def test_figures_equal_performance_with_the_expectation_at_the_model_horizon(world: World) -> None:
-    got = world.get()
+    got = world.get({"top_fraction": 0.2})
     assert got.status_code == 200, got.text
     body = got.json()
     assert body["measure"] == "raw"
@@ -201,7 +201,8 @@ def test_figures_equal_performance_with_the_expectation_at_the_model_horizon(wor
     assert "horizon 3 only" in by_h[1]["expectation_note"]
     assert by_h[1]["mean_outside"] is None
     assert world.asked == ["blockbuster:3"]  # fetched once, cached for the served version
-    world.get({"horizon": 3})
+    default = world.get({"horizon": 3}).json()  # by default: the rule alerts are sent by
+    assert default["expectation_source"]["rule"] == "score >= 0.6"  # daily.alert_threshold
     assert world.asked == ["blockbuster:3"]
 
 
@@ -272,5 +273,5 @@ def test_the_model_source_oos_is_the_default_provider(world: World, tmp_path: Pa
     with TestClient(app) as client:
         got = client.get("/v1/alerts/performance", params={"horizon": 3}, headers={"X-API-Key": world.key})
     assert got.status_code == 200, got.text
-    assert got.json()["expectation_source"]["rule"] == "top 0.2 of each entry date"
-    assert got.json()["horizons"][0]["expectation"]["mean"] == pytest.approx(0.015)
+    assert got.json()["expectation_source"]["rule"] == "score >= 0.6"  # daily.alert_threshold
+    assert got.json()["horizons"][0]["expectation"]["mean"] == pytest.approx(0.02)  # 0.04, -0.01, 0.03
