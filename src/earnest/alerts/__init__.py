@@ -5,6 +5,7 @@
   (retries, backoff, rate limit; a sent row is never re-sent), :func:`retry_failed`;
 - :mod:`~earnest.alerts.telegram` and :mod:`~earnest.alerts.webhook`: the two channels;
 - :mod:`~earnest.alerts.template`: the message;
+- :mod:`~earnest.alerts.expectation`: the model's out-of-sample expectation and the live report;
 - :mod:`~earnest.alerts.outcomes`: realised 1/3/5-session returns of sent alerts and live
   performance against the backtest's expectation.
 """

@@ -233,7 +233,8 @@ def alerts_report_cmd(
 ) -> None:
     """Live results of sent alerts at 1, 3 and 5 sessions (filled in as bars arrive), next to the
     model's out-of-sample expectation; flags live results outside it."""
-    from earnest.alerts.outcomes import alerts_report, fill_outcomes, registry_expectation
+    from earnest.alerts.expectation import alerts_report, registry_expectation
+    from earnest.alerts.outcomes import fill_outcomes
     from earnest.core.errors import EarnestError
     from earnest.models.registry import Registry
 

@@ -9,7 +9,7 @@ Endpoints (``/v1`` needs an ``X-API-Key``; the probes and ``/metrics`` do not):
 - ``GET /v1/alerts?date=``: the alerts of a signal date (the alert outbox, :mod:`earnest.alerts`);
 - ``GET /v1/alerts/performance?horizon=&measure=&model=``: live win rate and mean return of the sent
   alerts with confidence intervals, next to the served model's out-of-sample expectation, flagged
-  when outside it (:func:`earnest.alerts.outcomes.alerts_report`; reads only);
+  when outside it (:func:`earnest.alerts.expectation.alerts_report`; reads only);
 - ``GET /healthz`` (the process answers), ``GET /readyz`` (store reachable, model loaded, data
   fresh), ``GET /metrics`` (Prometheus, :mod:`earnest.service.metrics`).
 
@@ -38,7 +38,8 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from earnest.alerts.outcomes import HORIZONS, ModelExpectation, alerts_report
+from earnest.alerts.expectation import ModelExpectation, alerts_report
+from earnest.alerts.outcomes import HORIZONS
 from earnest.config import ServiceSettings, Settings
 from earnest.core.errors import EarnestError
 from earnest.core.hashing import sha256_json

@@ -23,14 +23,14 @@ import math
 import polars as pl
 import pytest
 
-from earnest.alerts.outcomes import (
-    Expectation,
+from earnest.alerts.expectation import (
     ModelExpectation,
     alerts_report,
     expectation_from_oos,
     label_horizon,
     registry_expectation,
 )
+from earnest.alerts.outcomes import Expectation
 from earnest.core.errors import ConfigError, DataError
 from earnest.store import SqlStore
 

@@ -34,7 +34,8 @@ import polars as pl
 import pytest
 
 from earnest.alerts import Alert, deliver_pending, enqueue, fill_outcomes
-from earnest.alerts.outcomes import Expectation, expectation_from_oos, performance
+from earnest.alerts.expectation import expectation_from_oos
+from earnest.alerts.outcomes import Expectation, performance
 from earnest.config import ServiceSettings, Settings
 from earnest.core.calendar import eod_known_utc
 from earnest.service.app import create_app
