@@ -160,6 +160,33 @@ def _rows(results: list[TrialResult], now: dt.datetime) -> pl.DataFrame:
     return schemas.conform(pl.DataFrame(rows, schema=schemas.LAB_TRIALS), schemas.LAB_TRIALS, name=TABLE)
 
 
+def _one_question(questions: list[str]) -> list[str]:
+    """The distinct questions of one call's trials, refused unless there is exactly one."""
+    distinct = sorted(set(questions))
+    if len(distinct) > 1:
+        raise DataError(
+            f"trials of {len(distinct)} research questions in one call: {distinct}",
+            remedy="record each question's trials separately",
+            field="question",
+        )
+    return distinct
+
+
+def _upsert(store: Store, rows: pl.DataFrame, question: str) -> LedgerView:
+    """Upsert ``rows`` by ``trial_key`` (a key repeated in the call counts once) and return the
+    question's ledger with what was recorded and what was new."""
+    frame = rows.unique("trial_key", keep="first", maintain_order=True)
+    keys = tuple(frame.get_column("trial_key").to_list())
+    before = set(store.read(TABLE, where={"trial_key": list(keys)}).get_column("trial_key").to_list())
+    store.upsert(TABLE, frame)
+    return LedgerView(
+        question=question,
+        trials=adjusted_p(store, question),
+        recorded=keys,
+        new=tuple(k for k in keys if k not in before),
+    )
+
+
 def record_trials(
     store: Store, results: Iterable[TrialResult | Mapping[str, Any]], *, now: dt.datetime | None = None
 ) -> LedgerView:
@@ -172,24 +199,9 @@ def record_trials(
     items = [_as_result(r) for r in results]
     if not items:
         raise DataError("no trials to record", remedy="pass the variants a study evaluated")
-    questions = sorted({r.variant.question for r in items})
-    if len(questions) > 1:
-        raise DataError(
-            f"trials of {len(questions)} research questions in one call: {questions}",
-            remedy="record each question's trials separately",
-            field="question",
-        )
+    questions = _one_question([r.variant.question for r in items])
     when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    frame = _rows(items, when).unique("trial_key", keep="first", maintain_order=True)
-    keys = tuple(frame.get_column("trial_key").to_list())
-    before = set(store.read(TABLE, where={"trial_key": list(keys)}).get_column("trial_key").to_list())
-    store.upsert(TABLE, frame)
-    return LedgerView(
-        question=questions[0],
-        trials=adjusted_p(store, questions[0]),
-        recorded=keys,
-        new=tuple(k for k in keys if k not in before),
-    )
+    return _upsert(store, _rows(items, when), questions[0])
 
 
 def ledger(store: Store, question: str | None) -> pl.DataFrame:
@@ -296,24 +308,9 @@ def record_model_trials(
     items = list(trials)
     if not items:
         raise DataError("no trials to record", remedy="pass the trials a search evaluated")
-    questions = sorted({t.question for t in items})
-    if len(questions) > 1:
-        raise DataError(
-            f"trials of {len(questions)} research questions in one call: {questions}",
-            remedy="record each question's trials separately",
-            field="question",
-        )
+    questions = _one_question([t.question for t in items])
     when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    frame = _model_rows(items, when).unique("trial_key", keep="first", maintain_order=True)
-    keys = tuple(frame.get_column("trial_key").to_list())
-    before = set(store.read(TABLE, where={"trial_key": list(keys)}).get_column("trial_key").to_list())
-    store.upsert(TABLE, frame)
-    return LedgerView(
-        question=questions[0],
-        trials=adjusted_p(store, questions[0]),
-        recorded=keys,
-        new=tuple(k for k in keys if k not in before),
-    )
+    return _upsert(store, _model_rows(items, when), questions[0])
 
 
 def trial_sharpes(store: Store, question: str) -> tuple[int, float]:

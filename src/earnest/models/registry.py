@@ -513,12 +513,16 @@ class Registry:
             run_id=mv.run_id,
         )
 
+    def production_version(self, name: str) -> int | None:
+        """The version number carrying the ``production`` alias, or None: one registry lookup, no
+        model loaded (what a service polls to notice a promotion)."""
+        aliases = dict(self._registered(name).aliases or {})
+        return int(aliases[PRODUCTION]) if PRODUCTION in aliases else None
+
     def production(self, name: str) -> LoadedModel | None:
         """The version of ``name`` carrying the ``production`` alias, or None when none does."""
-        model = self._registered(name)
-        if PRODUCTION not in dict(model.aliases or {}):
-            return None
-        return self.load(name, alias=PRODUCTION)
+        version = self.production_version(name)
+        return None if version is None else self.load(name, version=version)
 
 
 def _gate_tags(gate: GateResult) -> dict[str, str]:
